@@ -1,0 +1,179 @@
+//! Database access shared by every service: connection pools for SQLite and
+//! PostgreSQL behind one type, and the migration runner.
+//!
+//! This crate owns no tables. Each service crate owns its own tables and
+//! migrations (one SQL file per backend) and passes them to [`Db::migrate`];
+//! no service reads another service's tables.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor};
+
+pub use sqlx;
+pub use sqlx::any::AnyRow;
+pub use sqlx::Row;
+
+/// The SQL engine behind a [`Db`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One migration of one service: the same change written for each backend.
+pub struct MigrationSet {
+    /// Globally unique; each service uses its own range (identity 1000-1999, ...).
+    pub version: i64,
+    pub description: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("a row with the same unique key already exists")]
+    Conflict,
+    #[error("referenced row does not exist")]
+    ForeignKey,
+    #[error(transparent)]
+    Other(#[from] sqlx::Error),
+}
+
+impl DbError {
+    pub fn from_sqlx(e: sqlx::Error) -> DbError {
+        if let sqlx::Error::Database(d) = &e {
+            match d.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => return DbError::Conflict,
+                sqlx::error::ErrorKind::ForeignKeyViolation => return DbError::ForeignKey,
+                _ => {}
+            }
+        }
+        DbError::Other(e)
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// WAL for concurrent readers, FULL sync so an acknowledged write survives
+/// a crash, and a busy timeout instead of immediate SQLITE_BUSY errors.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;";
+
+/// Pools for one database. SQLite allows one writer at a time, so writes go
+/// through a single-connection pool and never fail with SQLITE_BUSY on a lock
+/// upgrade; on PostgreSQL both pools are the same.
+#[derive(Clone, Debug)]
+pub struct Db {
+    reader: AnyPool,
+    writer: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite:///path/to/file.db`, `sqlite::memory:`,
+    /// `postgres://user:pass@host:port/db`). SQLite files are created if missing.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            anyhow::bail!("database.url must start with sqlite: or postgres:, got {url:?}");
+        };
+        match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') || url.contains(":memory:") {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let opts = AnyConnectOptions::from_str(&url)?;
+                let writer = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts.clone())
+                    .await?;
+                let reader = AnyPoolOptions::new()
+                    .max_connections(max_connections.max(2))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts)
+                    .await?;
+                Ok(Db { reader, writer, backend })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                Ok(Db { reader: pool.clone(), writer: pool, backend })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Pool for queries that only read.
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// Pool for transactions that write.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// Applies the migrations not yet applied. Migrations of other services
+    /// already in the database are left alone.
+    pub async fn migrate(&self, sets: &[&[MigrationSet]]) -> anyhow::Result<()> {
+        let migrations: Vec<Migration> = sets
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|m| {
+                let sql = match self.backend {
+                    Backend::Sqlite => m.sqlite,
+                    Backend::Postgres => m.postgres,
+                };
+                Migration::new(
+                    m.version,
+                    Cow::Borrowed(m.description),
+                    MigrationType::Simple,
+                    Cow::Borrowed(sql),
+                    false,
+                )
+            })
+            .collect();
+        let mut migrator = Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT };
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.writer).await?;
+        Ok(())
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.reader).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}

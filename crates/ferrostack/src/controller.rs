@@ -1,0 +1,201 @@
+//! A controller: every API service on one listener, and the background
+//! tasks that keep each controller in step with the others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use api_core::fault::{render_faults, FaultFormat};
+use api_core::metrics::{Metrics, MetricsLayer};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use db::Db;
+use identity::bootstrap::{bootstrap, BootstrapParams};
+use identity::Identity;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+
+/// Every migration of every service, in order.
+pub fn migrations() -> Vec<&'static [db::MigrationSet]> {
+    vec![identity::MIGRATIONS]
+}
+
+/// Every policy default of every service, by service type.
+pub fn policy_defaults() -> Vec<(&'static str, &'static [policy::RuleDefault])> {
+    vec![("identity", identity::policies::DEFAULTS)]
+}
+
+/// Services in the catalog: (type, name, path under the public URL).
+pub const SERVICES: &[(&str, &str, &str)] = &[("identity", "keystone", "/identity")];
+
+pub struct Controller {
+    pub config: Config,
+    pub db: Db,
+    pub identity: Arc<Identity>,
+    pub metrics: Arc<Metrics>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+pub fn enforcer(config: &Config) -> anyhow::Result<policy::Enforcer> {
+    let defaults: Vec<policy::RuleDefault> =
+        policy_defaults().into_iter().flat_map(|(_, d)| d.iter().cloned()).collect();
+    let mut e = policy::Enforcer::new(&defaults);
+    if let Some(on) = config.policy.enforce_scope {
+        e.set_enforce_scope(on);
+    }
+    if !config.policy.file.is_empty() {
+        e.load_overrides_file(std::path::Path::new(&config.policy.file))
+            .with_context(|| format!("cannot load policy file {}", config.policy.file))?;
+    }
+    Ok(e)
+}
+
+pub async fn connect(config: &Config) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let url = config.database_url();
+    let db = Db::connect(&url, config.database.max_connections).await.with_context(|| {
+        format!("cannot open the database at {url}; check database.url and that the server is running")
+    })?;
+    db.migrate(&migrations()).await.context("database migration failed")?;
+    Ok(db)
+}
+
+impl Controller {
+    /// Opens the database (migrating it), and builds every service.
+    pub async fn new(config: Config) -> anyhow::Result<Controller> {
+        let db = connect(&config).await?;
+        let key_dir = config
+            .identity
+            .fernet_key_repository
+            .clone()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| config.data_dir.join("fernet-keys"));
+        let identity = Identity::new(
+            db.clone(),
+            config.identity.clone(),
+            Arc::new(enforcer(&config)?),
+            format!("{}/identity", config.public_url()),
+            &key_dir,
+        )?;
+        Ok(Controller {
+            config,
+            db,
+            identity: Arc::new(identity),
+            metrics: Arc::new(Metrics::default()),
+            tasks: Vec::new(),
+        })
+    }
+
+    /// Creates (or completes) the admin user, roles and catalog.
+    pub async fn bootstrap(&self, admin_password: &str, reset_password: bool) -> anyhow::Result<()> {
+        let base = self.config.public_url();
+        let params = BootstrapParams {
+            admin_username: "admin".into(),
+            admin_password: admin_password.into(),
+            reset_password,
+            project_name: "admin".into(),
+            region_id: self.config.api.region.clone(),
+            services: SERVICES.iter().map(|(t, n, p)| (t.to_string(), n.to_string(), format!("{base}{p}"))).collect(),
+        };
+        bootstrap(&self.identity, &params).await
+    }
+
+    pub fn router(&self) -> Router {
+        let auth_state = api_core::auth::AuthLayerState {
+            validator: self.identity.clone(),
+            www_authenticate: Some(
+                format!("Keystone uri=\"{}/identity\"", self.config.public_url()).parse().expect("header value"),
+            ),
+        };
+        let service = |router: Router, name: &'static str, format: FaultFormat| {
+            router
+                .route_layer(from_fn_with_state(
+                    MetricsLayer { metrics: self.metrics.clone(), service: name },
+                    api_core::metrics::layer,
+                ))
+                .layer(from_fn_with_state(format, render_faults))
+                .layer(from_fn_with_state(auth_state.clone(), api_core::auth::layer))
+        };
+        Router::new()
+            .nest("/identity", service(identity::router(self.identity.clone()), "identity", FaultFormat::Keystone))
+            .route("/healthcheck", get(healthcheck).with_state(self.db.clone()))
+            .route("/metrics", get(metrics).with_state(self.metrics.clone()))
+            .layer(DefaultBodyLimit::max(self.config.api.max_body_size))
+            .layer(from_fn(api_core::request_id::layer))
+    }
+
+    /// Starts the background tasks (revocation sync across controllers).
+    pub fn start_tasks(&mut self) {
+        let id = self.identity.clone();
+        let every = Duration::from_secs(self.config.identity.revocation_refresh_interval.max(1));
+        self.tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            let mut n: u64 = 0;
+            loop {
+                tick.tick().await;
+                if let Err(e) = id.refresh_revocations().await {
+                    tracing::warn!(error = %e, "cannot load revocation events; tokens revoked on other controllers may stay valid here until the database answers");
+                }
+                n += 1;
+                if n % 3600 == 0 {
+                    if let Err(e) = id.prune_revocations().await {
+                        tracing::warn!(error = %e, "cannot prune old revocation events");
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Serves until `shutdown` completes, then stops the tasks and closes the database.
+    pub async fn serve(
+        mut self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        self.start_tasks();
+        let app = tower::ServiceExt::map_request(self.router(), strip_trailing_slash);
+        axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.db.close().await;
+        Ok(())
+    }
+}
+
+/// `/identity/v3/` and `/identity/v3` are the same resource to clients.
+fn strip_trailing_slash(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let new = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(uri) = new.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+async fn healthcheck(State(db): State<Db>) -> impl IntoResponse {
+    if db.ping().await {
+        (StatusCode::OK, "OK")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "the database does not answer")
+    }
+}
+
+async fn metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], m.encode())
+}
