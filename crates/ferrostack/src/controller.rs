@@ -144,7 +144,7 @@ impl Controller {
                     tracing::warn!(error = %e, "cannot load revocation events; tokens revoked on other controllers may stay valid here until the database answers");
                 }
                 n += 1;
-                if n % 3600 == 0 {
+                if n.is_multiple_of(3600) {
                     if let Err(e) = id.prune_revocations().await {
                         tracing::warn!(error = %e, "cannot prune old revocation events");
                     }

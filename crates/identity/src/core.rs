@@ -300,8 +300,9 @@ impl Identity {
                 for a in &assignments {
                     let on_project = matches!(a.kind, AssignmentType::UserProject | AssignmentType::GroupProject);
                     let on_domain = matches!(a.kind, AssignmentType::UserDomain | AssignmentType::GroupDomain);
-                    if (on_project && a.target_id == p.id && !a.inherited)
-                        || (on_project && a.inherited && ancestors.iter().any(|x| x.id == a.target_id))
+                    if (on_project
+                        && ((a.target_id == p.id && !a.inherited)
+                            || (a.inherited && ancestors.iter().any(|x| x.id == a.target_id))))
                         || (on_domain && a.inherited && a.target_id == p.domain_id)
                     {
                         direct.insert(a.role_id.clone());

@@ -181,7 +181,7 @@ pub async fn create(State(id): S, auth: Auth, Path(uid): Path<String>, Json(body
         access_rules,
     };
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::insert_app_cred(&mut *tx, &ac, now_micros()).await.map_err(|e| match e {
+    q::insert_app_cred(&mut tx, &ac, now_micros()).await.map_err(|e| match e {
         db::DbError::Conflict => ApiError::conflict(format!(
             "Conflict occurred attempting to store application_credential - Duplicate entry found with name {name}."
         )),

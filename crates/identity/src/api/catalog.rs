@@ -205,7 +205,7 @@ pub async fn delete_service(State(id): S, auth: Auth, Path(sid): Path<String>) -
     id.enforce(&auth, "identity:delete_service", &json!({}))?;
     service(&id, &sid).await?;
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::delete_service(&mut *tx, &sid).await.map_err(db_err)?;
+    q::delete_service(&mut tx, &sid).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
     id.invalidate_catalog();
     Ok(StatusCode::NO_CONTENT)

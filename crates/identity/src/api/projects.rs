@@ -84,7 +84,7 @@ pub async fn create_domain(State(id): S, auth: Auth, Json(body): Json<Value>) ->
         tags: tags(o)?.unwrap_or_default(),
     };
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::insert_project(&mut *tx, &d).await.map_err(|e| dup("domain", &name, e))?;
+    q::insert_project(&mut tx, &d).await.map_err(|e| dup("domain", &name, e))?;
     tx.commit().await.map_err(sql_err)?;
     Ok(created(json!({"domain": d.to_domain_json(&id.base_url)})))
 }
@@ -115,7 +115,7 @@ pub async fn update_domain(
         d.extra.insert(k, v);
     }
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::update_project(&mut *tx, &d).await.map_err(|e| dup("domain", &d.name, e))?;
+    q::update_project(&mut tx, &d).await.map_err(|e| dup("domain", &d.name, e))?;
     tx.commit().await.map_err(sql_err)?;
     if was_enabled && !d.enabled {
         id.revoke(RevocationEvent { domain_id: Some(d.id.clone()), ..Default::default() }).await?;
@@ -134,8 +134,8 @@ pub async fn delete_domain(State(id): S, auth: Auth, Path(did): Path<String>) ->
         return Err(ApiError::forbidden("The default domain cannot be deleted."));
     }
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::delete_domain_contents(&mut *tx, &did).await.map_err(db_err)?;
-    q::delete_project(&mut *tx, &did).await.map_err(db_err)?;
+    q::delete_domain_contents(&mut tx, &did).await.map_err(db_err)?;
+    q::delete_project(&mut tx, &did).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
     id.revoke(RevocationEvent { domain_id: Some(did), ..Default::default() }).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -240,10 +240,7 @@ pub async fn create_project(State(id): S, auth: Auth, Json(body): Json<Value>) -
     let o = object(&body, "project")?;
     let name = name(o, "name", 64)?;
     let is_domain = opt_bool(o, "is_domain")?.unwrap_or(false);
-    let parent_id = match nullable_id(o, "parent_id")? {
-        Some(p) => p,
-        None => None,
-    };
+    let parent_id = nullable_id(o, "parent_id")?.flatten();
     let parent = match &parent_id {
         Some(pid) => Some(
             q::get_project(&id.db, pid)
@@ -306,7 +303,7 @@ pub async fn create_project(State(id): S, auth: Auth, Json(body): Json<Value>) -
         tags: tags(o)?.unwrap_or_default(),
     };
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::insert_project(&mut *tx, &p).await.map_err(|e| dup("project", &name, e))?;
+    q::insert_project(&mut tx, &p).await.map_err(|e| dup("project", &name, e))?;
     tx.commit().await.map_err(sql_err)?;
     Ok(created(json!({"project": p.to_json(&id.base_url)})))
 }
@@ -344,7 +341,7 @@ pub async fn update_project(
         p.extra.insert(k, v);
     }
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::update_project(&mut *tx, &p).await.map_err(|e| dup("project", &p.name, e))?;
+    q::update_project(&mut tx, &p).await.map_err(|e| dup("project", &p.name, e))?;
     tx.commit().await.map_err(sql_err)?;
     if was_enabled && !p.enabled {
         id.revoke(RevocationEvent { project_id: Some(p.id.clone()), ..Default::default() }).await?;
@@ -365,7 +362,7 @@ pub async fn delete_project(State(id): S, auth: Auth, Path(pid): Path<String>) -
         )));
     }
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::delete_project(&mut *tx, &p.id).await.map_err(db_err)?;
+    q::delete_project(&mut tx, &p.id).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
     id.revoke(RevocationEvent { project_id: Some(p.id), ..Default::default() }).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -382,7 +379,7 @@ async fn tag_target(id: &Identity, auth: &Auth, rule: &str, pid: &str) -> ApiRes
 
 async fn save_tags(id: &Identity, p: &Project) -> ApiResult<()> {
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::set_tags(&mut *tx, &p.id, &p.tags).await.map_err(db_err)?;
+    q::set_tags(&mut tx, &p.id, &p.tags).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
     Ok(())
 }

@@ -88,7 +88,7 @@ pub async fn create_role(State(id): S, auth: Auth, Json(body): Json<Value>) -> A
         extra: extras(o, &["name", "domain_id", "description", "options", "id", "links"]),
     };
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::insert_role(&mut *tx, &r).await.map_err(|e| match e {
+    q::insert_role(&mut tx, &r).await.map_err(|e| match e {
         db::DbError::Conflict => ApiError::conflict(format!(
             "Conflict occurred attempting to store role - Duplicate entry found with name {name}."
         )),
@@ -138,7 +138,7 @@ pub async fn update_role(
         r.extra.insert(k, v);
     }
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::update_role(&mut *tx, &r).await.map_err(|e| match e {
+    q::update_role(&mut tx, &r).await.map_err(|e| match e {
         db::DbError::Conflict => ApiError::conflict(format!(
             "Conflict occurred attempting to store role - Duplicate entry found with name {}.",
             r.name
@@ -156,7 +156,7 @@ pub async fn delete_role(State(id): S, auth: Auth, Path(rid): Path<String>) -> A
         return Err(ApiError::forbidden(format!("Role {} is immutable and cannot be deleted.", r.id)));
     }
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::delete_role(&mut *tx, &r.id).await.map_err(db_err)?;
+    q::delete_role(&mut tx, &r.id).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
     id.revoke(RevocationEvent { role_id: Some(r.id), ..Default::default() }).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -204,7 +204,7 @@ pub async fn create_implied(
         return Err(ApiError::forbidden(format!("Role {} implying {} would create a cycle.", p.id, i.id)));
     }
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    match q::insert_implied_role(&mut *tx, &p.id, &i.id).await {
+    match q::insert_implied_role(&mut tx, &p.id, &i.id).await {
         Ok(()) | Err(db::DbError::Conflict) => {}
         Err(e) => return Err(db_err(e)),
     }
@@ -237,7 +237,7 @@ pub async fn delete_implied(
 ) -> ApiResult<StatusCode> {
     let (p, i) = implied_pair(&id, &auth, "identity:delete_implied_role", &prior, &implied).await?;
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    let gone = q::delete_implied_role(&mut *tx, &p.id, &i.id).await.map_err(db_err)?;
+    let gone = q::delete_implied_role(&mut tx, &p.id, &i.id).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
     if !gone {
         return Err(ApiError::not_found(format!("{} does not imply {}.", p.id, i.id)));
@@ -372,11 +372,7 @@ async fn do_grant(
     id: &Identity,
     auth: &Auth,
     op: &str,
-    tk: &str,
-    t: &str,
-    ak: &str,
-    a: &str,
-    rid: &str,
+    (tk, t, ak, a, rid): (&str, &str, &str, &str, &str),
     inherited: bool,
 ) -> ApiResult<StatusCode> {
     let mut g = resolve_grant(id, tk, t, ak, a).await?;
@@ -442,55 +438,55 @@ fn grant_not_found(role_id: &str, g: &Grant) -> ApiError {
 type GrantPath = Path<(String, String, String, String, String)>;
 
 pub async fn create_grant(State(id): S, auth: Auth, Path((tk, t, ak, a, r)): GrantPath) -> ApiResult<StatusCode> {
-    do_grant(&id, &auth, "identity:create_grant", &tk, &t, &ak, &a, &r, false).await
+    do_grant(&id, &auth, "identity:create_grant", (&tk, &t, &ak, &a, &r), false).await
 }
 pub async fn check_grant(State(id): S, auth: Auth, Path((tk, t, ak, a, r)): GrantPath) -> ApiResult<StatusCode> {
-    do_grant(&id, &auth, "identity:check_grant", &tk, &t, &ak, &a, &r, false).await
+    do_grant(&id, &auth, "identity:check_grant", (&tk, &t, &ak, &a, &r), false).await
 }
 pub async fn delete_grant(State(id): S, auth: Auth, Path((tk, t, ak, a, r)): GrantPath) -> ApiResult<StatusCode> {
-    do_grant(&id, &auth, "identity:revoke_grant", &tk, &t, &ak, &a, &r, false).await
+    do_grant(&id, &auth, "identity:revoke_grant", (&tk, &t, &ak, &a, &r), false).await
 }
 pub async fn create_inherited_grant(
     State(id): S,
     auth: Auth,
     Path((tk, t, ak, a, r)): GrantPath,
 ) -> ApiResult<StatusCode> {
-    do_grant(&id, &auth, "identity:create_grant", &tk, &t, &ak, &a, &r, true).await
+    do_grant(&id, &auth, "identity:create_grant", (&tk, &t, &ak, &a, &r), true).await
 }
 pub async fn check_inherited_grant(
     State(id): S,
     auth: Auth,
     Path((tk, t, ak, a, r)): GrantPath,
 ) -> ApiResult<StatusCode> {
-    do_grant(&id, &auth, "identity:check_grant", &tk, &t, &ak, &a, &r, true).await
+    do_grant(&id, &auth, "identity:check_grant", (&tk, &t, &ak, &a, &r), true).await
 }
 pub async fn delete_inherited_grant(
     State(id): S,
     auth: Auth,
     Path((tk, t, ak, a, r)): GrantPath,
 ) -> ApiResult<StatusCode> {
-    do_grant(&id, &auth, "identity:revoke_grant", &tk, &t, &ak, &a, &r, true).await
+    do_grant(&id, &auth, "identity:revoke_grant", (&tk, &t, &ak, &a, &r), true).await
 }
 pub async fn create_system_grant(
     State(id): S,
     auth: Auth,
     Path((ak, a, r)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    do_grant(&id, &auth, "identity:create_grant", "system", "system", &ak, &a, &r, false).await
+    do_grant(&id, &auth, "identity:create_grant", ("system", "system", &ak, &a, &r), false).await
 }
 pub async fn check_system_grant(
     State(id): S,
     auth: Auth,
     Path((ak, a, r)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    do_grant(&id, &auth, "identity:check_grant", "system", "system", &ak, &a, &r, false).await
+    do_grant(&id, &auth, "identity:check_grant", ("system", "system", &ak, &a, &r), false).await
 }
 pub async fn delete_system_grant(
     State(id): S,
     auth: Auth,
     Path((ak, a, r)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    do_grant(&id, &auth, "identity:revoke_grant", "system", "system", &ak, &a, &r, false).await
+    do_grant(&id, &auth, "identity:revoke_grant", ("system", "system", &ak, &a, &r), false).await
 }
 
 async fn grant_list(

@@ -183,7 +183,7 @@ pub async fn create_user(State(id): S, auth: Auth, Json(body): Json<Value>) -> A
         user.password_expires_at = expiry(&id, &user, now);
     }
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::insert_user(&mut *tx, &user).await.map_err(|e| dup("user", &name, &domain_id, e))?;
+    q::insert_user(&mut tx, &user).await.map_err(|e| dup("user", &name, &domain_id, e))?;
     tx.commit().await.map_err(sql_err)?;
     Ok((StatusCode::CREATED, Json(json!({"user": user.to_json(&id.base_url)}))).into_response())
 }
@@ -242,9 +242,9 @@ pub async fn update_user(
         Some(v) => return Err(invalid("password", format!("{v} is not of type 'string', 'null'"))),
     }
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::update_user(&mut *tx, &u).await.map_err(|e| dup("user", &u.name, &u.domain_id, e))?;
+    q::update_user(&mut tx, &u).await.map_err(|e| dup("user", &u.name, &u.domain_id, e))?;
     if let (true, Some(h), Some(at)) = (password_changed, &u.password_hash, u.password_created_at) {
-        q::add_password_history(&mut *tx, &u.id, h, at).await.map_err(db_err)?;
+        q::add_password_history(&mut tx, &u.id, h, at).await.map_err(db_err)?;
     }
     tx.commit().await.map_err(sql_err)?;
     if (was_enabled && !u.enabled) || password_changed {
@@ -257,7 +257,7 @@ pub async fn update_user(
 pub async fn delete_user(State(id): S, auth: Auth, Path(uid): Path<String>) -> ApiResult<StatusCode> {
     let u = user_for(&id, &auth, "identity:delete_user", &uid).await?;
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::delete_user(&mut *tx, &u.id).await.map_err(db_err)?;
+    q::delete_user(&mut tx, &u.id).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
     id.revoke(RevocationEvent { user_id: Some(u.id), ..Default::default() }).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -284,7 +284,7 @@ pub async fn change_password(State(id): S, Path(uid): Path<String>, Json(body): 
         return Err(ApiError::unauthorized("The request you have made requires authentication."));
     }
     if u.option_bool("lock_password") {
-        return Err(ApiError::bad_request(format!("You cannot change your password at this time due to password policy disallowing password changes. Please contact your administrator to reset your password.")));
+        return Err(ApiError::bad_request("You cannot change your password at this time due to password policy disallowing password changes. Please contact your administrator to reset your password.".to_string()));
     }
     check_password(&id, &new)?;
     let sc = &id.config.security_compliance;
@@ -315,8 +315,8 @@ pub async fn change_password(State(id): S, Path(uid): Path<String>, Json(body): 
     u.password_expires_at = expiry(&id, &u, now);
     u.failed_auth_count = 0;
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::update_user(&mut *tx, &u).await.map_err(db_err)?;
-    q::add_password_history(&mut *tx, &u.id, u.password_hash.as_deref().unwrap_or_default(), now)
+    q::update_user(&mut tx, &u).await.map_err(db_err)?;
+    q::add_password_history(&mut tx, &u.id, u.password_hash.as_deref().unwrap_or_default(), now)
         .await
         .map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
@@ -403,7 +403,7 @@ pub async fn create_group(State(id): S, auth: Auth, Json(body): Json<Value>) -> 
         extra: extras(o, &["name", "domain_id", "description", "id", "links"]),
     };
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::insert_group(&mut *tx, &g).await.map_err(|e| dup("group", &name, &domain_id, e))?;
+    q::insert_group(&mut tx, &g).await.map_err(|e| dup("group", &name, &domain_id, e))?;
     tx.commit().await.map_err(sql_err)?;
     Ok((StatusCode::CREATED, Json(json!({"group": g.to_json(&id.base_url)}))).into_response())
 }
@@ -431,7 +431,7 @@ pub async fn update_group(
         g.extra.insert(k, v);
     }
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::update_group(&mut *tx, &g).await.map_err(|e| dup("group", &g.name, &g.domain_id, e))?;
+    q::update_group(&mut tx, &g).await.map_err(|e| dup("group", &g.name, &g.domain_id, e))?;
     tx.commit().await.map_err(sql_err)?;
     Ok(Json(json!({"group": g.to_json(&id.base_url)})))
 }
@@ -440,7 +440,7 @@ pub async fn delete_group(State(id): S, auth: Auth, Path(gid): Path<String>) -> 
     let g = group_for(&id, &auth, "identity:delete_group", &gid).await?;
     let members = q::list_group_users(&id.db, &g.id).await.map_err(db_err)?;
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::delete_group(&mut *tx, &g.id).await.map_err(db_err)?;
+    q::delete_group(&mut tx, &g.id).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
     for m in members {
         id.revoke(RevocationEvent { user_id: Some(m.id), ..Default::default() }).await?;
@@ -478,7 +478,7 @@ async fn membership(id: &Identity, auth: &Auth, rule: &str, gid: &str, uid: &str
 pub async fn add_member(State(id): S, auth: Auth, Path((gid, uid)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let (g, u) = membership(&id, &auth, "identity:add_user_to_group", &gid, &uid).await?;
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    q::add_user_to_group(&mut *tx, &u.id, &g.id).await.map_err(db_err)?;
+    q::add_user_to_group(&mut tx, &u.id, &g.id).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
     id.invalidate();
     Ok(StatusCode::NO_CONTENT)
@@ -500,7 +500,7 @@ pub async fn remove_member(
 ) -> ApiResult<StatusCode> {
     let (g, u) = membership(&id, &auth, "identity:remove_user_from_group", &gid, &uid).await?;
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
-    let removed = q::remove_user_from_group(&mut *tx, &u.id, &g.id).await.map_err(db_err)?;
+    let removed = q::remove_user_from_group(&mut tx, &u.id, &g.id).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
     if !removed {
         return Err(ApiError::not_found(format!("User '{}' not found in group '{}'.", u.id, g.id)));
