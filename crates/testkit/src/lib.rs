@@ -38,8 +38,7 @@ impl TestCloud {
     /// Starts a cloud after `tweak` adjusts its configuration.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestCloud {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.data_dir = dir.path().to_path_buf();
+        let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
         config.identity.password_hash_rounds = 4;
         let mut pg_database = None;
         if backend() == "postgres" {
