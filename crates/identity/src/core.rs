@@ -167,8 +167,11 @@ impl Identity {
 
     // ---------- policy ----------
 
+    /// Checks `rule`. Attributes that are null in `target` are left out, as
+    /// Keystone leaves them out, so `domain_id:%(target.domain_id)s` never
+    /// matches an unscoped value by accident.
     pub fn enforce(&self, ctx: &RequestContext, rule: &str, target: &Value) -> ApiResult<()> {
-        match self.enforcer.enforce(rule, &ctx.credentials(), target) {
+        match self.enforcer.enforce(rule, &ctx.credentials(), &without_nulls(target)) {
             Ok(()) => Ok(()),
             Err(_) => {
                 Err(ApiError::forbidden(format!("You are not authorized to perform the requested action: {rule}.")))
@@ -529,6 +532,13 @@ impl Identity {
     pub async fn verify_secret(&self, secret: &str, hash: &str) -> bool {
         let (secret, hash) = (secret.to_string(), hash.to_string());
         tokio::task::spawn_blocking(move || bcrypt::verify(secret, &hash).unwrap_or(false)).await.unwrap_or(false)
+    }
+}
+
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(o.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect()),
+        other => other.clone(),
     }
 }
 

@@ -81,7 +81,9 @@ pub async fn create(State(id): S, auth: Auth, Path(uid): Path<String>, Json(body
         return Err(ApiError::forbidden("Application credentials can only be created for the user of the token."));
     }
     restricted_check(&id, &auth).await?;
-    let o = object(&body, "application_credential")?;
+    // Clients send `null` for what they leave unset.
+    let o: &serde_json::Map<String, Value> =
+        &object(&body, "application_credential")?.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
     no_other_fields(
         o,
         &["name", "description", "secret", "expires_at", "roles", "unrestricted", "access_rules", "system"],
@@ -111,7 +113,11 @@ pub async fn create(State(id): S, auth: Auth, Path(uid): Path<String>, Json(body
     let all_roles = q::list_roles(&id.db).await.map_err(db_err)?;
     let mut roles: Vec<Role> = Vec::new();
     match o.get("roles") {
+        // No roles (or an empty list): every role of the creating token.
         None => roles = all_roles.iter().filter(|r| auth.role_ids.contains(&r.id)).cloned().collect(),
+        Some(Value::Array(list)) if list.is_empty() => {
+            roles = all_roles.iter().filter(|r| auth.role_ids.contains(&r.id)).cloned().collect()
+        }
         Some(Value::Array(list)) => {
             for r in list {
                 let ro = r.as_object().ok_or_else(|| invalid("roles", format!("{r} is not of type 'object'")))?;
