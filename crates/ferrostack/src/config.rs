@@ -196,6 +196,32 @@ mod tests {
         assert_eq!(c.database.url, "postgres://u@h/db");
     }
 
+    /// docs/configuration.md must name every option the code has.
+    #[test]
+    fn every_option_is_documented() {
+        fn keys(prefix: &str, t: &toml::Table, out: &mut Vec<(String, String)>) {
+            for (k, v) in t {
+                match v {
+                    toml::Value::Table(sub) => keys(&format!("{prefix}{k}."), sub, out),
+                    _ => out.push((prefix.trim_end_matches('.').to_string(), k.clone())),
+                }
+            }
+        }
+        let doc = include_str!("../../../docs/configuration.md");
+        let table = toml::Table::try_from(Config::default()).unwrap();
+        let mut all = Vec::new();
+        keys("", &table, &mut all);
+        // Options whose default is "unset" do not serialize; name them here.
+        all.push(("identity".into(), "fernet_key_repository".into()));
+        all.push(("policy".into(), "enforce_scope".into()));
+        for (section, key) in all {
+            if !section.is_empty() {
+                assert!(doc.contains(&format!("## `[{section}]`")), "docs/configuration.md lacks section [{section}]");
+            }
+            assert!(doc.contains(&format!("| `{key}` |")), "docs/configuration.md lacks option {section}.{key}");
+        }
+    }
+
     #[test]
     fn unknown_options_are_refused() {
         let t: toml::Table = "[api]\nlisten_typo = 1\n".parse().unwrap();
