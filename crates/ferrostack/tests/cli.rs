@@ -1,0 +1,84 @@
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use crate::process::{self, BIN};
+
+fn run(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).envs(envs.iter().copied()).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn version_and_policy_dump() {
+    let (ok, out, _) = run(&["version"], &[]);
+    assert!(ok && out.starts_with("ferrostack "), "{out}");
+    let (ok, out, _) = run(&["policy", "dump-defaults", "--service", "identity"], &[]);
+    assert!(ok);
+    assert!(out.contains("#\"identity:get_user\": "), "oslo YAML sample format");
+    assert!(out.contains("# GET  /v3/users/{user_id}"), "operations listed");
+    let (ok, _, err) = run(&["policy", "dump-defaults", "--service", "nope"], &[]);
+    assert!(!ok && err.contains("no service"), "{err}");
+}
+
+#[test]
+fn migrate_bootstrap_and_rotate_on_a_fresh_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let env = [("FERROSTACK_DATA_DIR", d), ("FERROSTACK_IDENTITY__PASSWORD_HASH_ROUNDS", "4")];
+    let (ok, out, err) = run(&["db", "migrate"], &env);
+    assert!(ok, "{err}");
+    assert!(out.contains("up to date"));
+    for _ in 0..2 {
+        let (ok, _, err) = run(&["bootstrap", "--bootstrap-password", "pw"], &env);
+        assert!(ok, "bootstrap is idempotent: {err}");
+    }
+    let keys = dir.path().join("fernet-keys");
+    let before = std::fs::read_dir(&keys).unwrap().count();
+    let (ok, out, err) = run(&["identity", "fernet-rotate"], &env);
+    assert!(ok, "{err}");
+    assert!(out.contains("key 2 is now primary"), "{out}");
+    assert_eq!(std::fs::read_dir(&keys).unwrap().count(), before + 1);
+    let (ok, _, err) = run(&["up"], &[("FERROSTACK_DATA_DIR", d), ("FERROSTACK_API__NOPE", "1")]);
+    assert!(!ok && err.contains("nope"), "an unknown option is named: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_writes_clouds_yaml_serves_health_and_metrics_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (env, pg) = process::database_env().await;
+    let up = process::up(dir.path(), &env);
+    assert!(up
+        .stdout
+        .iter()
+        .any(|l| l == &format!("export OS_CLIENT_CONFIG_FILE={}/clouds.yaml", dir.path().display())));
+    assert!(up.stdout.iter().any(|l| l == "export OS_CLOUD=ferrostack"));
+    let clouds = dir.path().join("clouds.yaml");
+    assert_eq!(std::fs::metadata(&clouds).unwrap().permissions().mode() & 0o777, 0o600);
+    let yaml = std::fs::read_to_string(&clouds).unwrap();
+    let password = process::admin_password(dir.path());
+    assert!(yaml.contains(&format!("auth_url: {}/identity", up.url)) && yaml.contains(&password));
+
+    let client = reqwest::Client::new();
+    let r = client.get(format!("{}/healthcheck", up.url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let token = process::admin_token(&client, &up.url, &password).await;
+    let r =
+        client.get(format!("{}/identity/v3/auth/catalog", up.url)).header("X-Auth-Token", &token).send().await.unwrap();
+    let cat: serde_json::Value = r.json().await.unwrap();
+    let url = cat["catalog"][0]["endpoints"][0]["url"].as_str().unwrap();
+    assert_eq!(url, format!("{}/identity", up.url), "the catalog points at the real listen address");
+    let metrics = client.get(format!("{}/metrics", up.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("ferrostack_http_requests_total{service=\"identity\",route=\"/identity/v3/auth/tokens\",method=\"POST\",status=\"201\"} 1"), "{metrics}");
+    assert!(metrics.contains("ferrostack_http_request_duration_seconds_bucket"));
+
+    let status = process::terminate(up.child);
+    assert!(status.success(), "SIGTERM is a clean stop: {status}");
+
+    // A second start reuses the database, keys and password: the old token still works.
+    let up = process::up(dir.path(), &env);
+    assert_eq!(process::admin_password(dir.path()), password);
+    let r = client.get(format!("{}/identity/v3/users", up.url)).header("X-Auth-Token", &token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "a token from the first run is valid after a restart");
+    process::terminate(up.child);
+    process::drop_database(pg).await;
+}
