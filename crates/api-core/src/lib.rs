@@ -13,6 +13,7 @@ pub mod fault;
 pub mod json;
 pub mod metrics;
 pub mod microversion;
+pub mod openapi;
 pub mod pagination;
 pub mod request_id;
 

@@ -70,6 +70,10 @@ async fn up_writes_clouds_yaml_serves_health_and_metrics_and_restarts() {
     let metrics = client.get(format!("{}/metrics", up.url)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("ferrostack_http_requests_total{service=\"identity\",route=\"/identity/v3/auth/tokens\",method=\"POST\",status=\"201\"} 1"), "{metrics}");
     assert!(metrics.contains("ferrostack_http_request_duration_seconds_bucket"));
+    let doc: serde_json::Value =
+        client.get(format!("{}/identity/openapi.json", up.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["paths"]["/v3/users/{user_id}"]["get"]["operationId"], "identity:get_user");
 
     let status = process::terminate(up.child);
     assert!(status.success(), "SIGTERM is a clean stop: {status}");

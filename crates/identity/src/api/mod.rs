@@ -128,7 +128,7 @@ pub fn router(id: Arc<Identity>) -> Router {
         .route("/limits/model", get(appcreds::limits_model))
         .route("/limits/{id}", get(appcreds::get_limit).patch(appcreds::update_limit).delete(appcreds::delete_limit))
         .with_state(id.clone());
-    Router::new().route("/", get(versions)).nest("/v3", v3).with_state(id)
+    Router::new().route("/", get(versions)).route("/openapi.json", get(openapi)).nest("/v3", v3).with_state(id)
 }
 
 fn v3_doc(base: &str) -> Value {
@@ -143,6 +143,19 @@ async fn versions(axum::extract::State(id): axum::extract::State<Arc<Identity>>)
     use axum::response::IntoResponse;
     let body = json!({"versions": {"values": [v3_doc(&id.base_url)]}});
     (axum::http::StatusCode::MULTIPLE_CHOICES, Json(body)).into_response()
+}
+
+/// Every Keystone operation, from the operations the policy defaults declare.
+async fn openapi(axum::extract::State(id): axum::extract::State<Arc<Identity>>) -> Json<Value> {
+    let ops = crate::policies::DEFAULTS.iter().flat_map(|r| {
+        r.operations.iter().map(move |(method, path)| api_core::openapi::Operation {
+            method,
+            path,
+            summary: r.description,
+            operation_id: r.name,
+        })
+    });
+    Json(api_core::openapi::document("ferrostack Identity (Keystone v3)", "3.14", &id.base_url, ops))
 }
 
 async fn version_v3(axum::extract::State(id): axum::extract::State<Arc<Identity>>) -> Json<Value> {
