@@ -3,4 +3,5 @@
 
 mod cli;
 mod crash;
+mod multi;
 mod process;
