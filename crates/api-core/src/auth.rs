@@ -32,6 +32,8 @@ pub const AUTH_TOKEN: &str = "x-auth-token";
 #[derive(Clone)]
 pub struct AuthLayerState {
     pub validator: Arc<dyn TokenValidator>,
+    /// The service type this layer guards, for application-credential access rules.
+    pub service_type: &'static str,
     pub www_authenticate: Option<HeaderValue>,
 }
 
@@ -43,6 +45,12 @@ pub async fn layer(State(state): State<AuthLayerState>, mut req: Request, next: 
     if let Some(token) = req.headers().get(AUTH_TOKEN).cloned() {
         let token = token.to_str().unwrap_or("");
         match state.validator.validate(token).await {
+            Ok(ctx) if !allowed_by_access_rules(&ctx, state.service_type, &req) => {
+                tracing::info!(user_id = %ctx.user_id, "request outside the application credential's access rules");
+                req.extensions_mut().insert(AuthFailure(ApiError::unauthorized(
+                    "The request you have made requires authentication: the application credential's access rules do not allow it.",
+                )));
+            }
             Ok(ctx) => {
                 let mut ctx = (*ctx).clone();
                 if let Some(r) = req.extensions().get::<RequestId>() {
@@ -64,6 +72,13 @@ pub async fn layer(State(state): State<AuthLayerState>, mut req: Request, next: 
         }
     }
     resp
+}
+
+fn allowed_by_access_rules(ctx: &RequestContext, service: &str, req: &Request) -> bool {
+    match &ctx.access_rules {
+        None => true,
+        Some(rules) => rules.iter().any(|r| r.allows(service, req.method().as_str(), req.uri().path())),
+    }
 }
 
 /// The authenticated caller; 401 when the request has no valid token.

@@ -110,6 +110,7 @@ impl Controller {
     pub fn router(&self) -> Router {
         let auth_state = api_core::auth::AuthLayerState {
             validator: self.identity.clone(),
+            service_type: "identity",
             www_authenticate: Some(
                 format!("Keystone uri=\"{}/identity\"", self.config.public_url()).parse().expect("header value"),
             ),
@@ -121,7 +122,10 @@ impl Controller {
                     api_core::metrics::layer,
                 ))
                 .layer(from_fn_with_state(format, render_faults))
-                .layer(from_fn_with_state(auth_state.clone(), api_core::auth::layer))
+                .layer(from_fn_with_state(
+                    api_core::auth::AuthLayerState { service_type: name, ..auth_state.clone() },
+                    api_core::auth::layer,
+                ))
         };
         Router::new()
             .nest("/identity", service(identity::router(self.identity.clone()), "identity", FaultFormat::Keystone))

@@ -51,6 +51,16 @@ impl TokenData {
             expires_at: iso(self.payload.expires_at),
             issued_at: iso(self.payload.issued_at),
             methods: token::methods_from_bits(self.payload.methods),
+            access_rules: self.app_cred.as_ref().filter(|a| !a.access_rules.is_empty()).map(|a| {
+                a.access_rules
+                    .iter()
+                    .map(|r| api_core::context::AccessRule {
+                        service: r.service.clone(),
+                        path: r.path.clone(),
+                        method: r.method.clone(),
+                    })
+                    .collect()
+            }),
             ..Default::default()
         }
     }
@@ -537,7 +547,9 @@ impl Identity {
 
 fn without_nulls(v: &Value) -> Value {
     match v {
-        Value::Object(o) => Value::Object(o.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect())
+        }
         other => other.clone(),
     }
 }
