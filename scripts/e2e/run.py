@@ -260,6 +260,17 @@ def flows(c: Cloud):
     c.os("token", "issue", env=acenv, expect_fail=True)
     yield "application credential create / list / token issue / delete"
 
+    # An application credential with access rules may only make the requests they allow.
+    rules = json.dumps([{"service": "identity", "method": "GET", "path": "/v3/users/*"}])
+    ac = {k.lower(): v for k, v in c.osj("application", "credential", "create", "--access-rules", rules,
+                                         f"acr-{tag}", env=uenv).items()}
+    acenv = dict(acenv, OS_APPLICATION_CREDENTIAL_ID=ac["id"], OS_APPLICATION_CREDENTIAL_SECRET=ac["secret"])
+    check(c.osj("user", "show", u["id"], env=acenv)["name"] == user, "an allowed request passes the access rules")
+    out = c.os("project", "list", env=acenv, expect_fail=True)
+    check("401" in out or "authenticat" in out.lower(), f"a request outside the access rules is refused: {out}")
+    c.os("application", "credential", "delete", f"acr-{tag}", env=uenv)
+    yield "application credential access rules are enforced"
+
     # Clean up.
     c.os("role", "remove", "--user", user, "--project", proj, "member")
     c.os("user", "delete", user)
