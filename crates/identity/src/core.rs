@@ -380,7 +380,9 @@ impl Identity {
 
     async fn roles_by_id(&self, ids: &[String]) -> ApiResult<Vec<Role>> {
         let all = q::list_roles(&self.db).await.map_err(db_err)?;
-        Ok(all.into_iter().filter(|r| ids.contains(&r.id)).collect())
+        // Domain-specific roles only ever imply global ones; Keystone leaves
+        // them out of tokens.
+        Ok(all.into_iter().filter(|r| ids.contains(&r.id) && r.domain_id.is_none()).collect())
     }
 
     // ---------- tokens ----------
