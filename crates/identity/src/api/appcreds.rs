@@ -38,24 +38,30 @@ pub async fn list(State(id): S, auth: Auth, Path(uid): Path<String>, Query(qs): 
     ))
 }
 
+/// Loads an application credential and checks `rule` against its owner.
+/// As Keystone does, the owner is the credential's user, not the user in
+/// the path, so naming one's own user id in the path does not make a caller
+/// the owner of someone else's credential (403, not 404).
+async fn app_cred_for(
+    id: &Identity,
+    auth: &Auth,
+    rule: &str,
+    uid: &str,
+    acid: &str,
+) -> ApiResult<ApplicationCredential> {
+    let ac = q::get_app_cred(&id.db, acid).await.map_err(db_err)?;
+    id.enforce(auth, rule, &owner_target(ac.as_ref().map_or(uid, |a| a.user_id.as_str())))?;
+    ac.ok_or_else(|| not_found("application credential", acid))
+}
+
 pub async fn get(State(id): S, auth: Auth, Path((uid, acid)): Path<(String, String)>) -> ApiResult<Json<Value>> {
-    id.enforce(&auth, "identity:get_application_credential", &owner_target(&uid))?;
-    let ac = q::get_app_cred(&id.db, &acid)
-        .await
-        .map_err(db_err)?
-        .filter(|a| a.user_id == uid)
-        .ok_or_else(|| not_found("application credential", &acid))?;
+    let ac = app_cred_for(&id, &auth, "identity:get_application_credential", &uid, &acid).await?;
     Ok(Json(json!({"application_credential": ac.to_json(&id.base_url)})))
 }
 
 pub async fn delete(State(id): S, auth: Auth, Path((uid, acid)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    id.enforce(&auth, "identity:delete_application_credential", &owner_target(&uid))?;
+    let ac = app_cred_for(&id, &auth, "identity:delete_application_credential", &uid, &acid).await?;
     restricted_check(&id, &auth).await?;
-    let ac = q::get_app_cred(&id.db, &acid)
-        .await
-        .map_err(db_err)?
-        .filter(|a| a.user_id == uid)
-        .ok_or_else(|| not_found("application credential", &acid))?;
     q::delete_app_cred(id.db.writer(), &ac.id).await.map_err(db_err)?;
     id.revoke(RevocationEvent { consumer_id: Some(ac.id), ..Default::default() }).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -82,8 +88,11 @@ pub async fn create(State(id): S, auth: Auth, Path(uid): Path<String>, Json(body
     }
     restricted_check(&id, &auth).await?;
     // Clients send `null` for what they leave unset.
-    let o: &serde_json::Map<String, Value> =
-        &object(&body, "application_credential")?.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let o: &serde_json::Map<String, Value> = &object(&body, "application_credential")?
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     no_other_fields(
         o,
         &["name", "description", "secret", "expires_at", "roles", "unrestricted", "access_rules", "system"],
@@ -295,7 +304,13 @@ fn credential_fields(o: &serde_json::Map<String, Value>, c: &mut Credential) -> 
 }
 
 pub async fn list_credentials(State(id): S, auth: Auth, Query(qs): Params) -> ApiResult<Json<Value>> {
-    id.enforce(&auth, "identity:list_credentials", &json!({}))?;
+    // As Keystone: anyone may list, and sees the credentials it may get.
+    let target = if auth.system_scope.is_some() {
+        json!({})
+    } else {
+        json!({"target": {"credential": {"user_id": auth.user_id}}})
+    };
+    id.enforce(&auth, "identity:list_credentials", &target)?;
     let all = q::list_credentials(&id.db).await.map_err(db_err)?;
     let mut items = Vec::new();
     for c in all {
@@ -367,6 +382,13 @@ pub async fn update_credential(
     let mut c = credential_for(&id, &auth, "identity:update_credential", &cid).await?;
     let o = object(&body, "credential")?;
     credential_fields(o, &mut c)?;
+    // Checked again on the result, as Keystone does, so an owner cannot
+    // hand a credential to another user.
+    id.enforce(
+        &auth,
+        "identity:update_credential",
+        &json!({"target": {"credential": {"id": c.id, "user_id": c.user_id}}}),
+    )?;
     q::upsert_credential(id.db.writer(), &c, false).await.map_err(db_err)?;
     Ok(Json(json!({"credential": c.to_json(&id.base_url)})))
 }

@@ -20,6 +20,7 @@ type S = State<Arc<Identity>>;
 
 #[derive(Deserialize, Default)]
 pub struct TokenQuery {
+    /// Present at all (any value, as in Keystone): leave the catalog out.
     nocatalog: Option<String>,
     allow_expired: Option<String>,
 }
@@ -141,9 +142,13 @@ async fn parse_scope(id: &Identity, scope: &Value) -> ApiResult<Option<Scope>> {
         return Ok(None);
     }
     let s = obj(scope, "scope")?;
-    let n = ["project", "domain", "system"].iter().filter(|k| s.contains_key(**k)).count();
+    let n = ["project", "domain", "system", "unscoped"].iter().filter(|k| s.contains_key(**k)).count();
     if n > 1 {
         return Err(ApiError::bad_request("Specify only one of project, domain or system in the scope."));
+    }
+    // Older keystoneauth asks for an explicitly unscoped token this way.
+    if s.contains_key("unscoped") {
+        return Ok(None);
     }
     if let Some(p) = s.get("project") {
         let p = obj(p, "scope.project")?;
@@ -184,7 +189,10 @@ pub async fn issue(State(id): S, Query(qs): Query<TokenQuery>, Json(body): Json<
     let identity = obj(identity, "auth.identity")?;
     let methods = match identity.get("methods") {
         Some(Value::Array(m)) if !m.is_empty() => m,
-        Some(Value::Array(_)) => return Err(invalid("auth.identity.methods", "[] is too short")),
+        // Keystone's schema allows an empty list; no method then names a user.
+        Some(Value::Array(_)) => {
+            return Err(ApiError::unauthorized("User not found by auth plugin; authentication failed"))
+        }
         Some(v) => return Err(invalid("auth.identity.methods", format!("{v} is not of type 'array'"))),
         None => return Err(invalid("auth.identity", "'methods' is a required property")),
     };
@@ -296,7 +304,7 @@ pub async fn issue(State(id): S, Query(qs): Query<TokenQuery>, Json(body): Json<
         }
     })?;
     let token = id.issue(&payload);
-    let catalog = if flag(&qs.nocatalog) { None } else { Some(id.catalog().await?) };
+    let catalog = if qs.nocatalog.is_some() { None } else { Some(id.catalog().await?) };
     let body = json!({"token": data.to_json(catalog.as_deref())});
     let mut resp = (StatusCode::CREATED, Json(body)).into_response();
     resp.headers_mut().insert("x-subject-token", HeaderValue::from_str(&token).map_err(ApiError::internal)?);
@@ -326,7 +334,7 @@ pub async fn validate(
         "identity:validate_token",
         &json!({"target": {"token": {"user_id": data.user.id}}, "token": {"user_id": data.user.id}}),
     )?;
-    let catalog = if flag(&qs.nocatalog) { None } else { Some(id.catalog().await?) };
+    let catalog = if qs.nocatalog.is_some() { None } else { Some(id.catalog().await?) };
     let body = json!({"token": data.to_json(catalog.as_deref())});
     let mut resp = Json(body).into_response();
     resp.headers_mut().insert("x-subject-token", HeaderValue::from_str(&token).map_err(ApiError::internal)?);
@@ -368,8 +376,10 @@ pub async fn revoke(State(id): S, auth: Auth, headers: HeaderMap) -> ApiResult<S
 
 /// `GET /v3/auth/catalog`
 pub async fn catalog(State(id): S, auth: Auth) -> ApiResult<Json<Value>> {
-    if auth.project_id.is_none() && auth.domain_id.is_none() && auth.system_scope.is_none() {
-        return Err(ApiError::forbidden("The service catalog is only available with a scoped token."));
+    // Keystone serves this only to project-scoped tokens (a domain- or
+    // system-scoped token still carries the catalog in its own body).
+    if auth.project_id.is_none() {
+        return Err(ApiError::forbidden("A project-scoped token is required to produce a service catalog."));
     }
     let cat = id.catalog().await?;
     Ok(Json(json!({"catalog": *cat, "links": {"self": format!("{}/v3/auth/catalog", id.base_url)}})))

@@ -127,8 +127,8 @@ pub fn tags(o: &Map<String, Value>) -> ApiResult<Option<Vec<String>>> {
 }
 
 pub fn check_tag(s: &str) -> ApiResult<()> {
-    if s.is_empty() || s.chars().count() > 255 || s.contains('/') || s.contains(',') {
-        return Err(invalid("tags", format!("'{s}' is not a valid tag: 1 to 255 characters, no '/' or ','")));
+    if s.is_empty() || s.chars().count() > 255 || s.contains('/') || s.contains(',') || s.contains('\0') {
+        return Err(invalid("tags", format!("'{s}' is not a valid tag: 1 to 255 characters, no '/', ',' or NUL")));
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::input::*;
 use super::{filter_list, list_body};
-use crate::core::{db_err, not_found, sql_err, Identity};
+use crate::core::{db_err, not_found, sql_err, Identity, Scope};
 use crate::db as q;
 use crate::model::*;
 
@@ -183,6 +183,18 @@ async fn subtree(id: &Identity, root: &str) -> ApiResult<Vec<Project>> {
     Ok(out)
 }
 
+/// The projects of `projects` the user has a role on: Keystone lists only
+/// those as a project's parents or subtree.
+async fn with_roles(id: &Identity, user_id: &str, projects: Vec<Project>) -> ApiResult<Vec<Project>> {
+    let mut out = Vec::new();
+    for p in projects {
+        if !id.effective_role_ids(user_id, &Scope::Project(p.clone())).await?.is_empty() {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 pub async fn get_project(
     State(id): S,
     auth: Auth,
@@ -198,13 +210,25 @@ pub async fn get_project(
     let p = p.ok_or_else(|| not_found("project", &pid))?;
     let mut v = p.to_json(&id.base_url);
     let on = |k: &str| qs.get(k).is_some_and(|v| v.is_empty() || v == "true" || v == "1");
+    if on("parents_as_list") && on("parents_as_ids") {
+        return Err(ApiError::bad_request(
+            "Cannot use parents_as_list and parents_as_ids query params at the same time.",
+        ));
+    }
+    if on("subtree_as_list") && on("subtree_as_ids") {
+        return Err(ApiError::bad_request(
+            "Cannot use subtree_as_list and subtree_as_ids query params at the same time.",
+        ));
+    }
     if on("parents_as_list") || on("parents_as_ids") {
         let ancestors = id.ancestors(&p).await?;
         if on("parents_as_list") {
+            let ancestors = with_roles(&id, &auth.user_id, ancestors).await?;
             v["parents"] =
                 json!(ancestors.iter().map(|a| json!({"project": a.to_json(&id.base_url)})).collect::<Vec<_>>());
         } else {
-            let mut ids = Value::Null;
+            // As Keystone's, the hierarchy's root is the domain.
+            let mut ids = json!({ p.domain_id.clone(): null });
             for a in ancestors.iter().rev() {
                 let mut m = serde_json::Map::new();
                 m.insert(a.id.clone(), ids);
@@ -216,6 +240,7 @@ pub async fn get_project(
     if on("subtree_as_list") || on("subtree_as_ids") {
         let sub = subtree(&id, &p.id).await?;
         if on("subtree_as_list") {
+            let sub = with_roles(&id, &auth.user_id, sub).await?;
             v["subtree"] = json!(sub.iter().map(|a| json!({"project": a.to_json(&id.base_url)})).collect::<Vec<_>>());
         } else {
             fn tree(id: &str, all: &[Project]) -> Value {
@@ -246,7 +271,8 @@ pub async fn create_project(State(id): S, auth: Auth, Json(body): Json<Value>) -
             q::get_project(&id.db, pid)
                 .await
                 .map_err(db_err)?
-                .ok_or_else(|| ApiError::not_found(format!("Could not find project: {pid}.")))?,
+                // A 400, as Keystone's (a ValidationError, not a 404).
+                .ok_or_else(|| ApiError::bad_request(format!("Could not find project: {pid}.")))?,
         ),
         None => None,
     };
@@ -385,7 +411,7 @@ async fn save_tags(id: &Identity, p: &Project) -> ApiResult<()> {
 }
 
 pub async fn list_tags(State(id): S, auth: Auth, Path(pid): Path<String>) -> ApiResult<Json<Value>> {
-    let p = tag_target(&id, &auth, "identity:get_project_tags", &pid).await?;
+    let p = tag_target(&id, &auth, "identity:list_project_tags", &pid).await?;
     Ok(Json(json!({"tags": p.tags})))
 }
 

@@ -21,7 +21,10 @@ type Params = Query<HashMap<String, String>>;
 
 async fn role_for(id: &Identity, auth: &Auth, rule: &str, rid: &str) -> ApiResult<Role> {
     let r = q::get_role(&id.db, rid).await.map_err(db_err)?;
-    let target = json!({"target": {"role": {"id": rid, "domain_id": r.as_ref().and_then(|r| r.domain_id.clone())}}});
+    // The whole role, as Keystone loads it: `domain_managed_target_role`
+    // checks its name.
+    let target = json!({"target": {"role": {"id": rid, "name": r.as_ref().map(|r| r.name.clone()),
+        "domain_id": r.as_ref().and_then(|r| r.domain_id.clone())}}});
     let rule = if r.as_ref().is_some_and(|r| r.domain_id.is_some()) {
         rule.replace("_role", "_domain_role")
     } else {
@@ -674,15 +677,18 @@ pub async fn list_assignments(State(id): S, auth: Auth, Query(qs): Params) -> Ap
         let mut expanded = vec![base.clone()];
         if effective {
             if a.inherited {
+                // Each project the role is inherited to; as in Keystone the
+                // rows keep `OS-INHERIT:inherited_to` and link to the
+                // inherited assignment.
                 expanded = match &base.scope {
                     RowScope::Domain(d) => projects
                         .iter()
                         .filter(|p| p.domain_id == *d)
-                        .map(|p| Row { scope: RowScope::Project(p.id.clone()), inherited: false, ..base.clone() })
+                        .map(|p| Row { scope: RowScope::Project(p.id.clone()), ..base.clone() })
                         .collect(),
                     RowScope::Project(p) => descendants(p)
                         .into_iter()
-                        .map(|c| Row { scope: RowScope::Project(c), inherited: false, ..base.clone() })
+                        .map(|c| Row { scope: RowScope::Project(c), ..base.clone() })
                         .collect(),
                     RowScope::System => vec![],
                 };

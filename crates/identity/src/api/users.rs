@@ -61,10 +61,13 @@ async fn load_user(id: &Identity, uid: &str) -> ApiResult<User> {
 /// who may not see the user learns nothing of whether it exists.
 async fn user_for(id: &Identity, auth: &Auth, rule: &str, uid: &str) -> ApiResult<User> {
     let u = q::get_user(&id.db, uid).await.map_err(db_err)?;
-    let target = match &u {
+    let mut target = match &u {
         Some(u) => user_target(u),
         None => json!({"target": {"user": {"id": uid}}}),
     };
+    // Keystone puts the path's arguments into the policy target too
+    // (`identity:list_groups_for_user` checks `user_id:%(user_id)s`).
+    target["user_id"] = json!(uid);
     id.enforce(auth, rule, &target)?;
     u.ok_or_else(|| not_found("user", uid))
 }
