@@ -239,6 +239,18 @@ impl Identity {
         Ok(())
     }
 
+    /// Tells every controller that users, roles, assignments or the catalog
+    /// changed: an event that matches no token, whose arrival makes other
+    /// controllers drop their caches.
+    pub async fn changed(&self) -> ApiResult<()> {
+        let now = now_micros();
+        let ev = RevocationEvent { id: new_id(), issued_before: 0, revoked_at: now, ..Default::default() };
+        q::insert_revocation(self.db.writer(), &ev).await.map_err(db_err)?;
+        self.invalidate();
+        self.invalidate_catalog();
+        Ok(())
+    }
+
     /// Loads events written by other controllers since the last call.
     pub async fn refresh_revocations(&self) -> anyhow::Result<()> {
         let since = self.revocations_seen.load(Ordering::SeqCst);

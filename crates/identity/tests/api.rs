@@ -777,6 +777,44 @@ async fn lockout_after_failed_attempts() {
     cloud.stop().await;
 }
 
+/// `security_compliance`: a password an admin set must be changed on first
+/// use; a user's own change must differ from its recent passwords; an
+/// expired password is refused with Keystone's message.
+#[tokio::test]
+async fn password_rules_first_use_history_and_expiry() {
+    let cloud = TestCloud::start_with(|c| {
+        c.identity.security_compliance.change_password_upon_first_use = true;
+        c.identity.security_compliance.unique_last_password_count = 2;
+        c.identity.security_compliance.password_expires_days = 1;
+    })
+    .await;
+    let admin = cloud.admin_token().await;
+    let name = unique("pwrules");
+    let id = create_user(&cloud, &admin, &name).await;
+    let msg = issue_refused(&cloud, password_auth(&name, PASSWORD, None), "first use").await;
+    assert_eq!(msg, format!("The password is expired and needs to be changed for user: {id}."));
+
+    let change = |old: &str, new: &str| json!({"user": {"original_password": old, "password": new}});
+    let path = format!("/users/{id}/password");
+    let (s, v) = call(&cloud, Method::POST, &path, None, Some(change(PASSWORD, PASSWORD))).await;
+    let msg = assert_error(s, &v, 400, "reusing the current password");
+    assert!(msg.contains("cannot be identical to a previous password"), "{msg}");
+    let (s, v) = call(&cloud, Method::POST, &path, None, Some(change("wrong", "new-pass-1"))).await;
+    assert_error(s, &v, 401, "wrong original password");
+    let (s, v) = call(&cloud, Method::POST, &path, None, Some(change(PASSWORD, "new-pass-1"))).await;
+    assert_eq!(s, 204, "{v}");
+    let (_, body) = issue_ok(&cloud, password_auth(&name, "new-pass-1", None)).await;
+    let expires = body["token"]["user"]["password_expires_at"].as_str().expect("an expiry, per password_expires_days");
+    assert!(expires.len() >= 19, "{expires}");
+
+    // A user with ignore_change_password_upon_first_use may use an admin-set password.
+    let free = unique("pwfree");
+    let body = json!({"name": free, "password": PASSWORD, "options": {"ignore_change_password_upon_first_use": true}});
+    cloud.create(&admin, "/users", "user", body).await;
+    issue_ok(&cloud, password_auth(&free, PASSWORD, None)).await;
+    cloud.stop().await;
+}
+
 /// Rotates the Fernet keys the way `ferrostack identity fernet-rotate`
 /// does, with several controllers on one database and key repository: a
 /// controller started after the rotation accepts tokens issued before it,

@@ -115,7 +115,7 @@ pub async fn update_region(
         r.extra.insert(k, v);
     }
     q::update_region(id.db.writer(), &r).await.map_err(db_err)?;
-    id.invalidate_catalog();
+    id.changed().await?;
     Ok(Json(json!({"region": r.to_json(&id.base_url)})))
 }
 
@@ -173,7 +173,7 @@ pub async fn create_service(State(id): S, auth: Auth, Json(body): Json<Value>) -
         },
     };
     q::insert_service(id.db.writer(), &s).await.map_err(db_err)?;
-    id.invalidate_catalog();
+    id.changed().await?;
     Ok((StatusCode::CREATED, Json(json!({"service": s.to_json(&id.base_url)}))).into_response())
 }
 
@@ -197,7 +197,7 @@ pub async fn update_service(
         s.extra.insert(k, v);
     }
     q::update_service(id.db.writer(), &s).await.map_err(db_err)?;
-    id.invalidate_catalog();
+    id.changed().await?;
     Ok(Json(json!({"service": s.to_json(&id.base_url)})))
 }
 
@@ -207,7 +207,7 @@ pub async fn delete_service(State(id): S, auth: Auth, Path(sid): Path<String>) -
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
     q::delete_service(&mut tx, &sid).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
-    id.invalidate_catalog();
+    id.changed().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -302,7 +302,7 @@ pub async fn create_endpoint(State(id): S, auth: Auth, Json(body): Json<Value>) 
     };
     endpoint_fields(&id, o, &mut e).await?;
     q::insert_endpoint(id.db.writer(), &e).await.map_err(db_err)?;
-    id.invalidate_catalog();
+    id.changed().await?;
     Ok((StatusCode::CREATED, Json(json!({"endpoint": e.to_json(&id.base_url)}))).into_response())
 }
 
@@ -317,7 +317,7 @@ pub async fn update_endpoint(
     let mut e = endpoint(&id, &eid).await?;
     endpoint_fields(&id, o, &mut e).await?;
     q::update_endpoint(id.db.writer(), &e).await.map_err(db_err)?;
-    id.invalidate_catalog();
+    id.changed().await?;
     Ok(Json(json!({"endpoint": e.to_json(&id.base_url)})))
 }
 
@@ -325,6 +325,6 @@ pub async fn delete_endpoint(State(id): S, auth: Auth, Path(eid): Path<String>) 
     id.enforce(&auth, "identity:delete_endpoint", &json!({}))?;
     endpoint(&id, &eid).await?;
     q::delete_endpoint(id.db.writer(), &eid).await.map_err(db_err)?;
-    id.invalidate_catalog();
+    id.changed().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -120,7 +120,7 @@ pub async fn update_domain(
     if was_enabled && !d.enabled {
         id.revoke(RevocationEvent { domain_id: Some(d.id.clone()), ..Default::default() }).await?;
     }
-    id.invalidate();
+    id.changed().await?;
     Ok(Json(json!({"domain": d.to_domain_json(&id.base_url)})))
 }
 
@@ -372,7 +372,7 @@ pub async fn update_project(
     if was_enabled && !p.enabled {
         id.revoke(RevocationEvent { project_id: Some(p.id.clone()), ..Default::default() }).await?;
     }
-    id.invalidate();
+    id.changed().await?;
     Ok(Json(json!({"project": p.to_json(&id.base_url)})))
 }
 

@@ -149,7 +149,7 @@ pub async fn update_role(
         e => db_err(e),
     })?;
     tx.commit().await.map_err(sql_err)?;
-    id.invalidate();
+    id.changed().await?;
     Ok(Json(json!({"role": r.to_json(&id.base_url)})))
 }
 
@@ -212,7 +212,7 @@ pub async fn create_implied(
         Err(e) => return Err(db_err(e)),
     }
     tx.commit().await.map_err(sql_err)?;
-    id.invalidate();
+    id.changed().await?;
     Ok((StatusCode::CREATED, Json(inference(&id, &p, &i))).into_response())
 }
 
@@ -402,7 +402,7 @@ async fn do_grant(
                 }
             }
             q::insert_assignment(id.db.writer(), &a).await.map_err(db_err)?;
-            id.invalidate();
+            id.changed().await?;
             Ok(StatusCode::NO_CONTENT)
         }
         "identity:revoke_grant" => {
@@ -417,7 +417,7 @@ async fn do_grant(
                 })
                 .await?;
             }
-            id.invalidate();
+            id.changed().await?;
             Ok(StatusCode::NO_CONTENT)
         }
         _ => {

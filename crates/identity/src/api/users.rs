@@ -121,6 +121,18 @@ fn expiry(id: &Identity, user: &User, now: i64) -> Option<i64> {
     }
 }
 
+/// Expiry of a password an administrator set: at once when users must
+/// change such passwords on first use.
+fn admin_set_expiry(id: &Identity, user: &User, now: i64) -> Option<i64> {
+    if id.config.security_compliance.change_password_upon_first_use
+        && !user.option_bool("ignore_change_password_upon_first_use")
+    {
+        Some(now)
+    } else {
+        expiry(id, user, now)
+    }
+}
+
 pub async fn list_users(State(id): S, auth: Auth, Query(mut qs): Params) -> ApiResult<Json<Value>> {
     if let (None, Some(d)) = (qs.get("domain_id"), &auth.domain_id) {
         qs.insert("domain_id".into(), d.clone());
@@ -183,7 +195,7 @@ pub async fn create_user(State(id): S, auth: Auth, Json(body): Json<Value>) -> A
         check_password(&id, p)?;
         user.password_hash = Some(id.hash_secret(p).await?);
         user.password_created_at = Some(now);
-        user.password_expires_at = expiry(&id, &user, now);
+        user.password_expires_at = admin_set_expiry(&id, &user, now);
     }
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
     q::insert_user(&mut tx, &user).await.map_err(|e| dup("user", &name, &domain_id, e))?;
@@ -234,7 +246,8 @@ pub async fn update_user(
             let now = now_micros();
             u.password_hash = Some(id.hash_secret(p).await?);
             u.password_created_at = Some(now);
-            u.password_expires_at = expiry(&id, &u, now);
+            u.password_expires_at =
+                if auth.user_id == u.id { expiry(&id, &u, now) } else { admin_set_expiry(&id, &u, now) };
             u.failed_auth_count = 0;
             password_changed = true;
         }
@@ -253,7 +266,7 @@ pub async fn update_user(
     if (was_enabled && !u.enabled) || password_changed {
         id.revoke(RevocationEvent { user_id: Some(u.id.clone()), ..Default::default() }).await?;
     }
-    id.invalidate();
+    id.changed().await?;
     Ok(Json(json!({"user": u.to_json(&id.base_url)})))
 }
 
@@ -448,7 +461,7 @@ pub async fn delete_group(State(id): S, auth: Auth, Path(gid): Path<String>) -> 
     for m in members {
         id.revoke(RevocationEvent { user_id: Some(m.id), ..Default::default() }).await?;
     }
-    id.invalidate();
+    id.changed().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -483,7 +496,7 @@ pub async fn add_member(State(id): S, auth: Auth, Path((gid, uid)): Path<(String
     let mut tx = id.db.writer().begin().await.map_err(sql_err)?;
     q::add_user_to_group(&mut tx, &u.id, &g.id).await.map_err(db_err)?;
     tx.commit().await.map_err(sql_err)?;
-    id.invalidate();
+    id.changed().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
