@@ -94,7 +94,7 @@ impl VersionRange {
         let mut vary = "OpenStack-API-Version".to_string();
         if let Some(h) = self.legacy_header {
             headers.insert(
-                axum::http::HeaderName::from_static(static_lower(h)),
+                axum::http::HeaderName::from_bytes(h.as_bytes()).expect("a valid header name"),
                 HeaderValue::from_str(&v.to_string()).expect("ascii"),
             );
             vary.push_str(", ");
@@ -102,12 +102,6 @@ impl VersionRange {
         }
         headers.insert(axum::http::header::VARY, HeaderValue::from_str(&vary).expect("ascii"));
     }
-}
-
-fn static_lower(h: &'static str) -> &'static str {
-    // Header names are matched case-insensitively; http requires lowercase
-    // for from_static, and legacy headers are given in their documented case.
-    Box::leak(h.to_ascii_lowercase().into_boxed_str())
 }
 
 #[cfg(test)]
@@ -153,5 +147,14 @@ mod tests {
         let e = R.negotiate(&h(&[("openstack-api-version", "compute 2.x")])).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(Version::parse("2.01").is_none());
+    }
+
+    #[test]
+    fn response_headers_name_the_version() {
+        let mut h = HeaderMap::new();
+        R.response_headers(Version::new(2, 53), &mut h);
+        assert_eq!(h["openstack-api-version"], "compute 2.53");
+        assert_eq!(h["x-openstack-nova-api-version"], "2.53");
+        assert_eq!(h["vary"], "OpenStack-API-Version, X-OpenStack-Nova-API-Version");
     }
 }

@@ -121,6 +121,7 @@ impl Controller {
                     MetricsLayer { metrics: self.metrics.clone(), service: name },
                     api_core::metrics::layer,
                 ))
+                .layer(from_fn(api_core::undecodable::layer))
                 .layer(from_fn_with_state(format, render_faults))
                 .layer(from_fn_with_state(
                     api_core::auth::AuthLayerState { service_type: name, ..auth_state.clone() },

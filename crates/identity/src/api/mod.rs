@@ -127,47 +127,8 @@ pub fn router(id: Arc<Identity>) -> Router {
         .route("/limits", get(appcreds::list_limits).post(appcreds::create_limits))
         .route("/limits/model", get(appcreds::limits_model))
         .route("/limits/{id}", get(appcreds::get_limit).patch(appcreds::update_limit).delete(appcreds::delete_limit))
-        .layer(axum::middleware::from_fn(reject_undecodable))
         .with_state(id.clone());
     Router::new().route("/", get(versions)).route("/openapi.json", get(openapi)).nest("/v3", v3).with_state(id)
-}
-
-/// Percent-decodes `s` (`+` kept as is); `None` when the bytes are not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c))) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// A path that does not decode to text (`%ff`) or holds a NUL (`%00`)
-/// names nothing: 404 in Keystone's error format, rather than axum's
-/// plain-text rejection or a database error. A query string that does not
-/// decode to text is a 400.
-async fn reject_undecodable(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if percent_decode(req.uri().path()).is_none_or(|p| p.contains('\0')) {
-        return ApiError::not_found("The resource could not be found.").into_response();
-    }
-    if let Some(q) = req.uri().query() {
-        if percent_decode(q).is_none() {
-            return ApiError::bad_request("The query string is not valid percent-encoded UTF-8.").into_response();
-        }
-    }
-    next.run(req).await
 }
 
 fn v3_doc(base: &str) -> Value {
