@@ -16,6 +16,7 @@ pub mod microversion;
 pub mod openapi;
 pub mod pagination;
 pub mod request_id;
+pub mod schema;
 pub mod undecodable;
 
 pub use auth::{Auth, TokenValidator};

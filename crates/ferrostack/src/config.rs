@@ -16,6 +16,7 @@ pub struct Config {
     pub log: LogConfig,
     pub policy: PolicyConfig,
     pub identity: identity::IdentityConfig,
+    pub placement: placement::PlacementConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -67,6 +68,7 @@ impl Default for Config {
             log: LogConfig::default(),
             policy: PolicyConfig::default(),
             identity: identity::IdentityConfig::default(),
+            placement: placement::PlacementConfig::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ use axum::Router;
 use db::Db;
 use identity::bootstrap::{bootstrap, BootstrapParams};
 use identity::Identity;
+use placement::Placement;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -23,21 +24,23 @@ use crate::config::Config;
 
 /// Every migration of every service, in order.
 pub fn migrations() -> Vec<&'static [db::MigrationSet]> {
-    vec![identity::MIGRATIONS]
+    vec![identity::MIGRATIONS, placement::MIGRATIONS]
 }
 
 /// Every policy default of every service, by service type.
 pub fn policy_defaults() -> Vec<(&'static str, &'static [policy::RuleDefault])> {
-    vec![("identity", identity::policies::DEFAULTS)]
+    vec![("identity", identity::policies::DEFAULTS), ("placement", placement::policies::DEFAULTS)]
 }
 
 /// Services in the catalog: (type, name, path under the public URL).
-pub const SERVICES: &[(&str, &str, &str)] = &[("identity", "keystone", "/identity")];
+pub const SERVICES: &[(&str, &str, &str)] =
+    &[("identity", "keystone", "/identity"), ("placement", "placement", "/placement")];
 
 pub struct Controller {
     pub config: Config,
     pub db: Db,
     pub identity: Arc<Identity>,
+    pub placement: Arc<Placement>,
     pub metrics: Arc<Metrics>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -77,10 +80,13 @@ impl Controller {
             .clone()
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| config.data_dir.join("fernet-keys"));
+        let enforcer = Arc::new(enforcer(&config)?);
+        let placement = Placement::new(db.clone(), config.placement.clone(), enforcer.clone());
+        placement.init().await.context("cannot load the standard traits into the placement tables")?;
         let identity = Identity::new(
             db.clone(),
             config.identity.clone(),
-            Arc::new(enforcer(&config)?),
+            enforcer,
             format!("{}/identity", config.public_url()),
             &key_dir,
         )?;
@@ -88,6 +94,7 @@ impl Controller {
             config,
             db,
             identity: Arc::new(identity),
+            placement: Arc::new(placement),
             metrics: Arc::new(Metrics::default()),
             tasks: Vec::new(),
         })
@@ -130,6 +137,7 @@ impl Controller {
         };
         Router::new()
             .nest("/identity", service(identity::router(self.identity.clone()), "identity", FaultFormat::Keystone))
+            .nest("/placement", service(placement::router(self.placement.clone()), "placement", FaultFormat::Placement))
             .route("/healthcheck", get(healthcheck).with_state(self.db.clone()))
             .route("/metrics", get(metrics).with_state(self.metrics.clone()))
             .layer(DefaultBodyLimit::max(self.config.api.max_body_size))

@@ -1,0 +1,881 @@
+//! Placement's SQL: the only place that reads or writes `placement_*`
+//! tables. The same statements run on SQLite and PostgreSQL.
+
+use std::collections::{BTreeMap, HashMap};
+
+use db::sqlx::{self, Any, AnyConnection};
+use db::{AnyRow, Db, DbError, DbResult, Row};
+
+use crate::model::*;
+
+pub static MIGRATIONS: &[db::MigrationSet] = &[db::MigrationSet {
+    version: 2000,
+    description: "placement initial schema",
+    sqlite: include_str!("../migrations/2000_initial.sqlite.sql"),
+    postgres: include_str!("../migrations/2000_initial.postgres.sql"),
+}];
+
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+fn e(err: sqlx::Error) -> DbError {
+    DbError::from_sqlx(err)
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn get_s(r: &AnyRow, c: &str) -> String {
+    r.try_get::<String, _>(c).unwrap_or_default()
+}
+fn get_os(r: &AnyRow, c: &str) -> Option<String> {
+    r.try_get::<Option<String>, _>(c).ok().flatten()
+}
+fn get_i(r: &AnyRow, c: &str) -> i64 {
+    r.try_get::<i64, _>(c).unwrap_or_default()
+}
+fn get_oi(r: &AnyRow, c: &str) -> Option<i64> {
+    r.try_get::<Option<i64>, _>(c).ok().flatten()
+}
+
+pub async fn begin(db: &Db) -> DbResult<Tx> {
+    db.writer().begin().await.map_err(e)
+}
+
+/// Every write that changes what allocation candidates see starts here: it
+/// takes the one `placement_state` row (so such writes run one at a time, in
+/// `seq` order, on every backend) and returns the new sequence number.
+pub async fn bump(tx: &mut AnyConnection) -> DbResult<i64> {
+    let seq: i64 = sqlx::query_scalar("UPDATE placement_state SET seq = seq + 1 WHERE id = 1 RETURNING seq")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(e)?;
+    if seq % 1000 == 0 && seq > 20_000 {
+        let below = seq - 20_000;
+        sqlx::query("DELETE FROM placement_changes WHERE seq < $1").bind(below).execute(&mut *tx).await.map_err(e)?;
+        sqlx::query("UPDATE placement_state SET pruned_below = $1 WHERE id = 1")
+            .bind(below)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+    }
+    Ok(seq)
+}
+
+/// Records which providers a write (numbered `seq`) changed.
+pub async fn log_changes(tx: &mut AnyConnection, seq: i64, providers: &[i64]) -> DbResult<()> {
+    let mut ids: Vec<i64> = providers.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(400) {
+        let values: Vec<String> = chunk.iter().map(|id| format!("({seq}, {id})")).collect();
+        sqlx::query(&format!("INSERT INTO placement_changes (seq, resource_provider_id) VALUES {}", values.join(",")))
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+pub async fn state(db: &Db) -> DbResult<(i64, i64)> {
+    let r = sqlx::query("SELECT seq, pruned_below FROM placement_state WHERE id = 1")
+        .fetch_one(db.reader())
+        .await
+        .map_err(e)?;
+    Ok((get_i(&r, "seq"), get_i(&r, "pruned_below")))
+}
+
+pub async fn changed_since(db: &Db, seq: i64) -> DbResult<Vec<i64>> {
+    sqlx::query_scalar("SELECT DISTINCT resource_provider_id FROM placement_changes WHERE seq > $1")
+        .bind(seq)
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)
+}
+
+// ---------- resource providers ----------
+
+const RP_SELECT: &str = "SELECT rp.id, rp.uuid, rp.name, rp.generation, rp.parent_provider_id, rp.root_provider_id, \
+     p.uuid AS parent_uuid, r.uuid AS root_uuid, rp.created_at, rp.updated_at \
+     FROM placement_resource_providers rp \
+     LEFT JOIN placement_resource_providers p ON p.id = rp.parent_provider_id \
+     LEFT JOIN placement_resource_providers r ON r.id = rp.root_provider_id";
+
+fn rp_row(r: &AnyRow) -> ProviderRow {
+    let id = get_i(r, "id");
+    let uuid = get_s(r, "uuid");
+    ProviderRow {
+        id,
+        name: get_s(r, "name"),
+        generation: get_i(r, "generation"),
+        parent_id: get_oi(r, "parent_provider_id"),
+        root_id: get_oi(r, "root_provider_id").unwrap_or(id),
+        parent_uuid: get_os(r, "parent_uuid"),
+        root_uuid: get_os(r, "root_uuid").unwrap_or_else(|| uuid.clone()),
+        uuid,
+        created_at: get_s(r, "created_at"),
+        updated_at: get_s(r, "updated_at"),
+    }
+}
+
+pub async fn get_provider(conn: &mut AnyConnection, uuid: &str) -> DbResult<Option<ProviderRow>> {
+    let r = sqlx::query(&format!("{RP_SELECT} WHERE rp.uuid = $1"))
+        .bind(uuid)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(e)?;
+    Ok(r.as_ref().map(rp_row))
+}
+
+pub async fn get_provider_ro(db: &Db, uuid: &str) -> DbResult<Option<ProviderRow>> {
+    let mut conn = db.reader().acquire().await.map_err(e)?;
+    get_provider(&mut conn, uuid).await
+}
+
+pub async fn providers_by_ids(db: &Db, ids: &[i64]) -> DbResult<Vec<ProviderRow>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let list: Vec<String> = chunk.iter().map(|i| i.to_string()).collect();
+        let rows = sqlx::query(&format!("{RP_SELECT} WHERE rp.id IN ({})", list.join(",")))
+            .fetch_all(db.reader())
+            .await
+            .map_err(e)?;
+        out.extend(rows.iter().map(rp_row));
+    }
+    Ok(out)
+}
+
+pub async fn all_providers(db: &Db) -> DbResult<Vec<ProviderRow>> {
+    let rows = sqlx::query(RP_SELECT).fetch_all(db.reader()).await.map_err(e)?;
+    Ok(rows.iter().map(rp_row).collect())
+}
+
+pub async fn insert_provider(
+    tx: &mut AnyConnection,
+    uuid: &str,
+    name: &str,
+    parent: Option<&ProviderRow>,
+) -> DbResult<i64> {
+    let ts = now();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO placement_resource_providers (uuid, name, generation, parent_provider_id, root_provider_id, \
+         created_at, updated_at) VALUES ($1, $2, 0, $3, $4, $5, $5) RETURNING id",
+    )
+    .bind(uuid)
+    .bind(name)
+    .bind(parent.map(|p| p.id))
+    .bind(parent.map(|p| p.root_id))
+    .bind(&ts)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(e)?;
+    if parent.is_none() {
+        sqlx::query("UPDATE placement_resource_providers SET root_provider_id = $1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+    }
+    Ok(id)
+}
+
+pub async fn update_provider(
+    tx: &mut AnyConnection,
+    id: i64,
+    name: &str,
+    parent_id: Option<i64>,
+    root_id: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE placement_resource_providers SET name = $1, parent_provider_id = $2, root_provider_id = $3, \
+         updated_at = $4 WHERE id = $5",
+    )
+    .bind(name)
+    .bind(parent_id)
+    .bind(root_id)
+    .bind(now())
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+pub async fn set_root(tx: &mut AnyConnection, ids: &[i64], root_id: i64) -> DbResult<()> {
+    for chunk in ids.chunks(500) {
+        let list: Vec<String> = chunk.iter().map(|i| i.to_string()).collect();
+        sqlx::query(&format!(
+            "UPDATE placement_resource_providers SET root_provider_id = $1 WHERE id IN ({})",
+            list.join(",")
+        ))
+        .bind(root_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Ids of every provider in the subtree under `id` (itself included).
+pub async fn subtree(tx: &mut AnyConnection, id: i64, root_id: i64) -> DbResult<Vec<i64>> {
+    let rows =
+        sqlx::query("SELECT id, parent_provider_id FROM placement_resource_providers WHERE root_provider_id = $1")
+            .bind(root_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(e)?;
+    let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
+    for r in &rows {
+        if let Some(p) = get_oi(r, "parent_provider_id") {
+            children.entry(p).or_default().push(get_i(r, "id"));
+        }
+    }
+    let mut out = vec![id];
+    let mut i = 0;
+    while i < out.len() {
+        if let Some(c) = children.get(&out[i]) {
+            out.extend(c);
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+pub async fn has_children(tx: &mut AnyConnection, id: i64) -> DbResult<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM placement_resource_providers WHERE parent_provider_id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(e)?;
+    Ok(n > 0)
+}
+
+pub async fn has_allocations(tx: &mut AnyConnection, id: i64) -> DbResult<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM placement_allocations WHERE resource_provider_id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(e)?;
+    Ok(n > 0)
+}
+
+pub async fn delete_provider(tx: &mut AnyConnection, id: i64) -> DbResult<()> {
+    for sql in [
+        "DELETE FROM placement_inventories WHERE resource_provider_id = $1",
+        "DELETE FROM placement_provider_aggregates WHERE resource_provider_id = $1",
+        "DELETE FROM placement_provider_traits WHERE resource_provider_id = $1",
+        "DELETE FROM placement_resource_providers WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Bumps a provider's generation if it is still `seen`; false when another
+/// writer got there first.
+pub async fn increment_generation(tx: &mut AnyConnection, id: i64, seen: i64) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE placement_resource_providers SET generation = generation + 1, updated_at = $1 \
+         WHERE id = $2 AND generation = $3",
+    )
+    .bind(now())
+    .bind(id)
+    .bind(seen)
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+// ---------- inventories ----------
+
+fn inv_row(r: &AnyRow) -> InventoryRow {
+    InventoryRow {
+        resource_provider_id: get_i(r, "resource_provider_id"),
+        resource_class_id: get_i(r, "resource_class_id"),
+        total: get_i(r, "total"),
+        reserved: get_i(r, "reserved"),
+        min_unit: get_i(r, "min_unit"),
+        max_unit: get_i(r, "max_unit"),
+        step_size: get_i(r, "step_size"),
+        allocation_ratio: r.try_get::<f64, _>("allocation_ratio").unwrap_or(1.0),
+        updated_at: get_s(r, "updated_at"),
+    }
+}
+
+const INV_COLS: &str =
+    "resource_provider_id, resource_class_id, total, reserved, min_unit, max_unit, step_size, allocation_ratio, updated_at";
+
+pub async fn inventories(conn: &mut AnyConnection, rp_id: i64) -> DbResult<Vec<InventoryRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {INV_COLS} FROM placement_inventories WHERE resource_provider_id = $1 ORDER BY resource_class_id"
+    ))
+    .bind(rp_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(e)?;
+    Ok(rows.iter().map(inv_row).collect())
+}
+
+pub async fn inventories_ro(db: &Db, rp_id: i64) -> DbResult<Vec<InventoryRow>> {
+    let mut conn = db.reader().acquire().await.map_err(e)?;
+    inventories(&mut conn, rp_id).await
+}
+
+/// Replaces a provider's inventories of the given classes (others are left alone).
+pub async fn upsert_inventory(tx: &mut AnyConnection, rp_id: i64, inv: &InventoryRow) -> DbResult<()> {
+    let ts = now();
+    sqlx::query(
+        "INSERT INTO placement_inventories (resource_provider_id, resource_class_id, total, reserved, min_unit, \
+         max_unit, step_size, allocation_ratio, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+         ON CONFLICT (resource_provider_id, resource_class_id) DO UPDATE SET total = excluded.total, \
+         reserved = excluded.reserved, min_unit = excluded.min_unit, max_unit = excluded.max_unit, \
+         step_size = excluded.step_size, allocation_ratio = excluded.allocation_ratio, updated_at = excluded.updated_at",
+    )
+    .bind(rp_id)
+    .bind(inv.resource_class_id)
+    .bind(inv.total)
+    .bind(inv.reserved)
+    .bind(inv.min_unit)
+    .bind(inv.max_unit)
+    .bind(inv.step_size)
+    .bind(inv.allocation_ratio)
+    .bind(&ts)
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+pub async fn delete_inventory(tx: &mut AnyConnection, rp_id: i64, rc_id: i64) -> DbResult<()> {
+    sqlx::query("DELETE FROM placement_inventories WHERE resource_provider_id = $1 AND resource_class_id = $2")
+        .bind(rp_id)
+        .bind(rc_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
+/// Resource classes of `rc_ids` that have allocations on the provider.
+pub async fn classes_in_use(tx: &mut AnyConnection, rp_id: i64, rc_ids: &[i64]) -> DbResult<Vec<i64>> {
+    if rc_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = rc_ids.iter().map(|i| i.to_string()).collect();
+    sqlx::query_scalar(&format!(
+        "SELECT DISTINCT resource_class_id FROM placement_allocations WHERE resource_provider_id = $1 \
+         AND resource_class_id IN ({}) ORDER BY resource_class_id",
+        list.join(",")
+    ))
+    .bind(rp_id)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(e)
+}
+
+/// Usage per resource class on one provider.
+pub async fn usages(conn: &mut AnyConnection, rp_id: i64) -> DbResult<BTreeMap<i64, i64>> {
+    let rows = sqlx::query(
+        "SELECT resource_class_id, SUM(used) AS used FROM placement_allocations WHERE resource_provider_id = $1 \
+         GROUP BY resource_class_id",
+    )
+    .bind(rp_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(e)?;
+    Ok(rows.iter().map(|r| (get_i(r, "resource_class_id"), get_i(r, "used"))).collect())
+}
+
+// ---------- snapshot loading ----------
+
+fn id_list(ids: Option<&[i64]>, col: &str) -> String {
+    match ids {
+        None => String::new(),
+        Some(ids) => {
+            let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+            format!(" WHERE {col} IN ({})", list.join(","))
+        }
+    }
+}
+
+/// Inventories, usages, traits and aggregates of some providers (all when `ids` is None).
+pub async fn provider_details(db: &Db, ids: Option<&[i64]>) -> DbResult<ProviderDetails> {
+    let mut d = ProviderDetails::default();
+    let chunks: Vec<Option<&[i64]>> = match ids {
+        None => vec![None],
+        Some(ids) => ids.chunks(500).map(Some).collect(),
+    };
+    for chunk in chunks {
+        let w = id_list(chunk, "resource_provider_id");
+        for r in sqlx::query(&format!("SELECT {INV_COLS} FROM placement_inventories{w}"))
+            .fetch_all(db.reader())
+            .await
+            .map_err(e)?
+        {
+            let inv = inv_row(&r);
+            d.inventories.entry(inv.resource_provider_id).or_default().push(inv);
+        }
+        for r in sqlx::query(&format!(
+            "SELECT resource_provider_id, resource_class_id, SUM(used) AS used FROM placement_allocations{w} \
+             GROUP BY resource_provider_id, resource_class_id"
+        ))
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)?
+        {
+            d.usages.insert((get_i(&r, "resource_provider_id"), get_i(&r, "resource_class_id")), get_i(&r, "used"));
+        }
+        for r in sqlx::query(&format!("SELECT resource_provider_id, trait_id FROM placement_provider_traits{w}"))
+            .fetch_all(db.reader())
+            .await
+            .map_err(e)?
+        {
+            d.traits.entry(get_i(&r, "resource_provider_id")).or_default().push(get_i(&r, "trait_id"));
+        }
+        for r in
+            sqlx::query(&format!("SELECT resource_provider_id, aggregate_uuid FROM placement_provider_aggregates{w}"))
+                .fetch_all(db.reader())
+                .await
+                .map_err(e)?
+        {
+            d.aggregates.entry(get_i(&r, "resource_provider_id")).or_default().push(get_s(&r, "aggregate_uuid"));
+        }
+    }
+    Ok(d)
+}
+
+// ---------- resource classes ----------
+
+pub async fn custom_classes(db: &Db) -> DbResult<Vec<(i64, String, String)>> {
+    let rows = sqlx::query("SELECT id, name, updated_at FROM placement_resource_classes ORDER BY id")
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(rows.iter().map(|r| (get_i(r, "id"), get_s(r, "name"), get_s(r, "updated_at"))).collect())
+}
+
+pub async fn insert_class(db: &Db, name: &str) -> DbResult<i64> {
+    let ts = now();
+    sqlx::query_scalar(
+        "INSERT INTO placement_resource_classes (name, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id",
+    )
+    .bind(name)
+    .bind(&ts)
+    .fetch_one(db.writer())
+    .await
+    .map_err(e)
+}
+
+pub async fn rename_class(db: &Db, id: i64, name: &str) -> DbResult<()> {
+    sqlx::query("UPDATE placement_resource_classes SET name = $1, updated_at = $2 WHERE id = $3")
+        .bind(name)
+        .bind(now())
+        .bind(id)
+        .execute(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
+/// Deletes a custom class unless inventories or allocations use it.
+pub async fn delete_class(db: &Db, id: i64) -> DbResult<bool> {
+    let mut tx = begin(db).await?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM placement_inventories WHERE resource_class_id = $1) + \
+         (SELECT COUNT(*) FROM placement_allocations WHERE resource_class_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(e)?;
+    if n > 0 {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM placement_resource_classes WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(e)?;
+    tx.commit().await.map_err(e)?;
+    Ok(true)
+}
+
+// ---------- traits ----------
+
+pub async fn all_traits(db: &Db) -> DbResult<Vec<(i64, String)>> {
+    let rows =
+        sqlx::query("SELECT id, name FROM placement_traits ORDER BY name").fetch_all(db.reader()).await.map_err(e)?;
+    Ok(rows.iter().map(|r| (get_i(r, "id"), get_s(r, "name"))).collect())
+}
+
+pub async fn associated_trait_ids(db: &Db) -> DbResult<Vec<i64>> {
+    sqlx::query_scalar("SELECT DISTINCT trait_id FROM placement_provider_traits")
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)
+}
+
+/// Adds the traits that are missing (standard traits at start-up).
+pub async fn ensure_traits(db: &Db, names: &[&str]) -> DbResult<()> {
+    let existing: std::collections::HashSet<String> = all_traits(db).await?.into_iter().map(|(_, n)| n).collect();
+    let missing: Vec<&&str> = names.iter().filter(|n| !existing.contains(**n)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let ts = now();
+    let mut tx = begin(db).await?;
+    for chunk in missing.chunks(200) {
+        let values: Vec<String> = chunk.iter().map(|n| format!("('{n}', '{ts}')")).collect();
+        sqlx::query(&format!(
+            "INSERT INTO placement_traits (name, created_at) VALUES {} ON CONFLICT (name) DO NOTHING",
+            values.join(",")
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    }
+    tx.commit().await.map_err(e)
+}
+
+/// Creates a trait; false when it already exists.
+pub async fn insert_trait(db: &Db, name: &str) -> DbResult<bool> {
+    let r =
+        sqlx::query("INSERT INTO placement_traits (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(now())
+            .execute(db.writer())
+            .await
+            .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn trait_created_at(db: &Db, name: &str) -> DbResult<Option<String>> {
+    sqlx::query_scalar("SELECT created_at FROM placement_traits WHERE name = $1")
+        .bind(name)
+        .fetch_optional(db.reader())
+        .await
+        .map_err(e)
+}
+
+/// Deletes a trait unless a provider has it. None when it does not exist.
+pub async fn delete_trait(db: &Db, name: &str) -> DbResult<Option<bool>> {
+    let mut tx = begin(db).await?;
+    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM placement_traits WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(e)?;
+    let Some(id) = id else { return Ok(None) };
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM placement_provider_traits WHERE trait_id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(e)?;
+    if n > 0 {
+        return Ok(Some(false));
+    }
+    sqlx::query("DELETE FROM placement_traits WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(e)?;
+    tx.commit().await.map_err(e)?;
+    Ok(Some(true))
+}
+
+pub async fn provider_traits(conn: &mut AnyConnection, rp_id: i64) -> DbResult<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT t.name FROM placement_provider_traits pt JOIN placement_traits t ON t.id = pt.trait_id \
+         WHERE pt.resource_provider_id = $1 ORDER BY t.name",
+    )
+    .bind(rp_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(e)
+}
+
+pub async fn set_provider_traits(tx: &mut AnyConnection, rp_id: i64, trait_ids: &[i64]) -> DbResult<()> {
+    sqlx::query("DELETE FROM placement_provider_traits WHERE resource_provider_id = $1")
+        .bind(rp_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    for t in trait_ids {
+        sqlx::query("INSERT INTO placement_provider_traits (resource_provider_id, trait_id) VALUES ($1, $2)")
+            .bind(rp_id)
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+// ---------- aggregates ----------
+
+pub async fn provider_aggregates(conn: &mut AnyConnection, rp_id: i64) -> DbResult<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT aggregate_uuid FROM placement_provider_aggregates WHERE resource_provider_id = $1 ORDER BY aggregate_uuid",
+    )
+    .bind(rp_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(e)
+}
+
+pub async fn set_provider_aggregates(tx: &mut AnyConnection, rp_id: i64, aggs: &[String]) -> DbResult<()> {
+    sqlx::query("DELETE FROM placement_provider_aggregates WHERE resource_provider_id = $1")
+        .bind(rp_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    for a in aggs {
+        sqlx::query("INSERT INTO placement_provider_aggregates (resource_provider_id, aggregate_uuid) VALUES ($1, $2)")
+            .bind(rp_id)
+            .bind(a)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+// ---------- consumers and allocations ----------
+
+fn consumer_row(r: &AnyRow) -> ConsumerRow {
+    ConsumerRow {
+        id: get_i(r, "id"),
+        uuid: get_s(r, "uuid"),
+        project_id: get_s(r, "project_id"),
+        user_id: get_s(r, "user_id"),
+        generation: get_i(r, "generation"),
+        consumer_type_id: get_oi(r, "consumer_type_id"),
+        updated_at: get_s(r, "updated_at"),
+    }
+}
+
+pub async fn get_consumer(conn: &mut AnyConnection, uuid: &str) -> DbResult<Option<ConsumerRow>> {
+    let r = sqlx::query(
+        "SELECT id, uuid, project_id, user_id, generation, consumer_type_id, updated_at FROM placement_consumers \
+         WHERE uuid = $1",
+    )
+    .bind(uuid)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(e)?;
+    Ok(r.as_ref().map(consumer_row))
+}
+
+pub async fn insert_consumer(
+    tx: &mut AnyConnection,
+    uuid: &str,
+    project_id: &str,
+    user_id: &str,
+    consumer_type_id: Option<i64>,
+) -> DbResult<ConsumerRow> {
+    let ts = now();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO placement_consumers (uuid, project_id, user_id, generation, consumer_type_id, created_at, \
+         updated_at) VALUES ($1, $2, $3, 0, $4, $5, $5) RETURNING id",
+    )
+    .bind(uuid)
+    .bind(project_id)
+    .bind(user_id)
+    .bind(consumer_type_id)
+    .bind(&ts)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(e)?;
+    Ok(ConsumerRow {
+        id,
+        uuid: uuid.into(),
+        project_id: project_id.into(),
+        user_id: user_id.into(),
+        generation: 0,
+        consumer_type_id,
+        updated_at: ts,
+    })
+}
+
+/// Writes the consumer's project, user and type and bumps its generation
+/// from `seen`; false when another writer changed it first.
+pub async fn update_consumer(tx: &mut AnyConnection, c: &ConsumerRow, seen: i64) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE placement_consumers SET project_id = $1, user_id = $2, consumer_type_id = $3, \
+         generation = generation + 1, updated_at = $4 WHERE id = $5 AND generation = $6",
+    )
+    .bind(&c.project_id)
+    .bind(&c.user_id)
+    .bind(c.consumer_type_id)
+    .bind(now())
+    .bind(c.id)
+    .bind(seen)
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Deletes those of `uuids` that hold no allocations.
+pub async fn delete_consumers_without_allocations(tx: &mut AnyConnection, uuids: &[String]) -> DbResult<()> {
+    for u in uuids {
+        sqlx::query(
+            "DELETE FROM placement_consumers WHERE uuid = $1 AND NOT EXISTS \
+             (SELECT 1 FROM placement_allocations WHERE consumer_id = $1)",
+        )
+        .bind(u)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    }
+    Ok(())
+}
+
+pub async fn consumer_type_id(conn: &mut AnyConnection, name: &str) -> DbResult<Option<i64>> {
+    sqlx::query_scalar("SELECT id FROM placement_consumer_types WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(e)
+}
+
+pub async fn ensure_consumer_type(tx: &mut AnyConnection, name: &str) -> DbResult<i64> {
+    if let Some(id) = consumer_type_id(tx, name).await? {
+        return Ok(id);
+    }
+    sqlx::query_scalar("INSERT INTO placement_consumer_types (name, created_at) VALUES ($1, $2) RETURNING id")
+        .bind(name)
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(e)
+}
+
+pub async fn consumer_type_name(conn: &mut AnyConnection, id: i64) -> DbResult<Option<String>> {
+    sqlx::query_scalar("SELECT name FROM placement_consumer_types WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(e)
+}
+
+/// (provider id, provider uuid, provider generation, class id, used) of a consumer.
+pub async fn consumer_allocations(conn: &mut AnyConnection, consumer: &str) -> DbResult<Vec<AllocationRow>> {
+    let rows = sqlx::query(
+        "SELECT a.resource_provider_id, rp.uuid, rp.generation, a.resource_class_id, a.used, a.updated_at \
+         FROM placement_allocations a JOIN placement_resource_providers rp ON rp.id = a.resource_provider_id \
+         WHERE a.consumer_id = $1 ORDER BY a.id",
+    )
+    .bind(consumer)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(e)?;
+    Ok(rows
+        .iter()
+        .map(|r| AllocationRow {
+            resource_provider_id: get_i(r, "resource_provider_id"),
+            resource_provider_uuid: get_s(r, "uuid"),
+            resource_provider_generation: get_i(r, "generation"),
+            consumer_uuid: consumer.to_string(),
+            consumer_generation: None,
+            resource_class_id: get_i(r, "resource_class_id"),
+            used: get_i(r, "used"),
+            updated_at: get_s(r, "updated_at"),
+        })
+        .collect())
+}
+
+pub async fn provider_allocations(db: &Db, rp_id: i64) -> DbResult<Vec<AllocationRow>> {
+    let rows = sqlx::query(
+        "SELECT a.consumer_id, c.generation, a.resource_class_id, a.used, a.updated_at FROM placement_allocations a \
+         LEFT JOIN placement_consumers c ON c.uuid = a.consumer_id WHERE a.resource_provider_id = $1 ORDER BY a.id",
+    )
+    .bind(rp_id)
+    .fetch_all(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(rows
+        .iter()
+        .map(|r| AllocationRow {
+            resource_provider_id: rp_id,
+            resource_provider_uuid: String::new(),
+            resource_provider_generation: 0,
+            consumer_uuid: get_s(r, "consumer_id"),
+            consumer_generation: get_oi(r, "generation"),
+            resource_class_id: get_i(r, "resource_class_id"),
+            used: get_i(r, "used"),
+            updated_at: get_s(r, "updated_at"),
+        })
+        .collect())
+}
+
+pub async fn delete_consumer_allocations(tx: &mut AnyConnection, consumer: &str) -> DbResult<Vec<i64>> {
+    let rps: Vec<i64> =
+        sqlx::query_scalar("SELECT DISTINCT resource_provider_id FROM placement_allocations WHERE consumer_id = $1")
+            .bind(consumer)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(e)?;
+    sqlx::query("DELETE FROM placement_allocations WHERE consumer_id = $1")
+        .bind(consumer)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    Ok(rps)
+}
+
+pub async fn insert_allocation(tx: &mut AnyConnection, rp_id: i64, consumer: &str, rc: i64, used: i64) -> DbResult<()> {
+    let ts = now();
+    sqlx::query(
+        "INSERT INTO placement_allocations (resource_provider_id, consumer_id, resource_class_id, used, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(rp_id)
+    .bind(consumer)
+    .bind(rc)
+    .bind(used)
+    .bind(&ts)
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+/// Usage sums by class for a project (and user), optionally per consumer type:
+/// (consumer type name or None, class id, used, consumer count).
+pub async fn total_usages(
+    db: &Db,
+    project_id: &str,
+    user_id: Option<&str>,
+) -> DbResult<Vec<(Option<String>, i64, i64, i64)>> {
+    let mut sql = String::from(
+        "SELECT ct.name AS ctype, a.resource_class_id, SUM(a.used) AS used, COUNT(DISTINCT c.id) AS consumers \
+         FROM placement_allocations a JOIN placement_consumers c ON c.uuid = a.consumer_id \
+         LEFT JOIN placement_consumer_types ct ON ct.id = c.consumer_type_id WHERE c.project_id = $1",
+    );
+    if user_id.is_some() {
+        sql.push_str(" AND c.user_id = $2");
+    }
+    sql.push_str(" GROUP BY ct.name, a.resource_class_id");
+    let mut q = sqlx::query(&sql).bind(project_id);
+    if let Some(u) = user_id {
+        q = q.bind(u);
+    }
+    let rows = q.fetch_all(db.reader()).await.map_err(e)?;
+    Ok(rows
+        .iter()
+        .map(|r| (get_os(r, "ctype"), get_i(r, "resource_class_id"), get_i(r, "used"), get_i(r, "consumers")))
+        .collect())
+}
+
+/// Consumers per type for a project (and user), for `consumer_count`.
+pub async fn consumer_counts(db: &Db, project_id: &str, user_id: Option<&str>) -> DbResult<Vec<(Option<String>, i64)>> {
+    let mut sql = String::from(
+        "SELECT ct.name AS ctype, COUNT(DISTINCT c.id) AS n FROM placement_consumers c \
+         JOIN placement_allocations a ON a.consumer_id = c.uuid \
+         LEFT JOIN placement_consumer_types ct ON ct.id = c.consumer_type_id WHERE c.project_id = $1",
+    );
+    if user_id.is_some() {
+        sql.push_str(" AND c.user_id = $2");
+    }
+    sql.push_str(" GROUP BY ct.name");
+    let mut q = sqlx::query(&sql).bind(project_id);
+    if let Some(u) = user_id {
+        q = q.bind(u);
+    }
+    let rows = q.fetch_all(db.reader()).await.map_err(e)?;
+    Ok(rows.iter().map(|r| (get_os(r, "ctype"), get_i(r, "n"))).collect())
+}

@@ -1,0 +1,1 @@
+//! Placement API tests against a real server (testkit), on SQLite or PostgreSQL.
