@@ -141,8 +141,8 @@ class Client:
         raise AssertionError("unreachable")
 
     def call(self, method, path, body=None, expect=(200,), retries=20):
-        """JSON request; retries server errors and dropped connections, fails on
-        anything else. (Python Placement on SQLite with two worker processes answers
+        """JSON request; retries server errors, concurrent-update conflicts and dropped
+        connections, fails on anything else. (Python Placement on SQLite with two worker processes answers
         500 "database is locked" to a good share of concurrent writes.)"""
         for attempt in range(retries + 1):
             try:
@@ -151,7 +151,11 @@ class Client:
                 status, out = None, str(e).encode()
             if status in expect:
                 return json.loads(out) if out else None
-            if (status is None or status >= 500) and attempt < retries:
+            # 409 placement.concurrent_update: a provider generation moved under a concurrent
+            # write (POST /allocations batches share the sharing providers); Placement
+            # documents it as "retry".
+            retry = status is None or status >= 500 or (status == 409 and b"placement.concurrent_update" in out)
+            if retry and attempt < retries:
                 self.retried += 1
                 time.sleep(random.uniform(0.05, 0.1 * min(attempt + 1, 5)))
                 continue
@@ -267,7 +271,7 @@ def load(args):
         raise ApiError(f"GET /resource_providers lists {len(providers)} providers, expected {want}")
     log(f"[{args.label}] loaded in {load_s:.1f} s: {len(providers)} providers ({n} compute nodes, "
         f"{groups} sharing, {2 * nested} children), {len(allocated)} consumers, {count['requests']} requests"
-        f" ({retried} retried after a server error)")
+        f" ({retried} retried after a 5xx or 409 concurrent update)")
     return {"kind": "load", "label": args.label, "providers": n, "total_providers": len(providers),
             "consumers": len(allocated), "requests": count["requests"], "retried": retried,
             "seconds": round(load_s, 2),
@@ -525,7 +529,7 @@ def report(paths):
     out.append("")
     if loads:
         out += ["Loading (through the API, same script for both):", "",
-                "| server | compute nodes | providers in all | consumers | requests | retried after a 5xx | "
+                "| server | compute nodes | providers in all | consumers | requests | retried (5xx or concurrent update) | "
                 "concurrency | seconds | req/s |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in loads:

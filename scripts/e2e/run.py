@@ -21,6 +21,8 @@ import time
 import traceback
 import uuid
 
+import placement_flows
+
 
 class Failure(Exception):
     pass
@@ -326,6 +328,14 @@ def sdk_flows(c: Cloud):
     yield "openstacksdk: domains, projects, users, groups, roles, grants, catalog, credentials"
 
 
+def placement(c: Cloud):
+    yield from placement_flows.flows(c, check)
+
+
+def placement_sdk(c: Cloud):
+    yield from placement_flows.sdk_flows(c, check)
+
+
 def restart_keeps_state(c: Cloud):
     before = c.osj("project", "list")
     c.stop()
@@ -344,7 +354,7 @@ def main():
     c = Cloud(os.path.abspath(a.binary), a.venv, a.postgres)
     n = 0
     try:
-        for suite in (flows, sdk_flows, restart_keeps_state):
+        for suite in (flows, sdk_flows, placement, placement_sdk, restart_keeps_state):
             for what in suite(c):
                 n += 1
                 print(f"ok {n} - {what}", flush=True)

@@ -15,6 +15,11 @@ pub struct PlacementConfig {
     pub incomplete_consumer_user_id: String,
     /// Most allocation candidates computed for one request; -1: no limit.
     pub max_allocation_candidates: i64,
+    /// Order in which root providers are visited while generating candidates:
+    /// `depth-first` (all of one root's first) or `breadth-first` (one of
+    /// each root in turn, better with `max_allocation_candidates` on wide
+    /// symmetric trees).
+    pub allocation_candidates_generation_strategy: String,
 }
 
 impl Default for PlacementConfig {
@@ -24,6 +29,7 @@ impl Default for PlacementConfig {
             incomplete_consumer_project_id: "00000000-0000-0000-0000-000000000000".into(),
             incomplete_consumer_user_id: "00000000-0000-0000-0000-000000000000".into(),
             max_allocation_candidates: -1,
+            allocation_candidates_generation_strategy: "depth-first".into(),
         }
     }
 }

@@ -11,7 +11,7 @@ use regex::Regex;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::candidates::{compute, CandidateRequest, GroupPolicy, RequestGroup};
+use crate::candidates::{compute_with, CandidateRequest, GroupPolicy, Options, RequestGroup, Strategy};
 use crate::core::{bad, ILLEGAL_DUPLICATE_QUERYPARAM, QUERYPARAM_BAD_VALUE, QUERYPARAM_MISSING_VALUE};
 use crate::policies::names as pol;
 
@@ -267,7 +267,15 @@ pub async fn list(State(p): P, Auth(ctx): Auth, mv: Mv, headers: HeaderMap, q: Q
     // The unsuffixed group first, then the suffixed ones in suffix order.
     request.groups.sort_by(|a, b| (!a.suffix.is_empty(), &a.suffix).cmp(&(!b.suffix.is_empty(), &b.suffix)));
 
-    let cands = if empty_answer { Default::default() } else { compute(&snap, &request) };
+    let options = Options {
+        strategy: if p.config.allocation_candidates_generation_strategy == "breadth-first" {
+            Strategy::BreadthFirst
+        } else {
+            Strategy::DepthFirst
+        },
+        max_candidates: usize::try_from(p.config.max_allocation_candidates).ok(),
+    };
+    let cands = if empty_answer { Default::default() } else { compute_with(&snap, &request, &options) };
     let classes: BTreeSet<i64> = cands
         .summaries
         .iter()
