@@ -377,7 +377,7 @@ pub async fn classes_in_use(tx: &mut AnyConnection, rp_id: i64, rc_ids: &[i64]) 
 /// Usage per resource class on one provider.
 pub async fn usages(conn: &mut AnyConnection, rp_id: i64) -> DbResult<BTreeMap<i64, i64>> {
     let rows = sqlx::query(
-        "SELECT resource_class_id, SUM(used) AS used FROM placement_allocations WHERE resource_provider_id = $1 \
+        "SELECT resource_class_id, CAST(SUM(used) AS BIGINT) AS used FROM placement_allocations WHERE resource_provider_id = $1 \
          GROUP BY resource_class_id",
     )
     .bind(rp_id)
@@ -417,7 +417,7 @@ pub async fn provider_details(db: &Db, ids: Option<&[i64]>) -> DbResult<Provider
             d.inventories.entry(inv.resource_provider_id).or_default().push(inv);
         }
         for r in sqlx::query(&format!(
-            "SELECT resource_provider_id, resource_class_id, SUM(used) AS used FROM placement_allocations{w} \
+            "SELECT resource_provider_id, resource_class_id, CAST(SUM(used) AS BIGINT) AS used FROM placement_allocations{w} \
              GROUP BY resource_provider_id, resource_class_id"
         ))
         .fetch_all(db.reader())
@@ -842,7 +842,7 @@ pub async fn total_usages(
     user_id: Option<&str>,
 ) -> DbResult<Vec<(Option<String>, i64, i64, i64)>> {
     let mut sql = String::from(
-        "SELECT ct.name AS ctype, a.resource_class_id, SUM(a.used) AS used, COUNT(DISTINCT c.id) AS consumers \
+        "SELECT ct.name AS ctype, a.resource_class_id, CAST(SUM(a.used) AS BIGINT) AS used, COUNT(DISTINCT c.id) AS consumers \
          FROM placement_allocations a JOIN placement_consumers c ON c.uuid = a.consumer_id \
          LEFT JOIN placement_consumer_types ct ON ct.id = c.consumer_type_id WHERE c.project_id = $1",
     );
