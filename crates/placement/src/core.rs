@@ -842,7 +842,7 @@ impl Placement {
             let capacity = inv.capacity();
             if capacity < (current + used) as f64 || capacity < (current + all) as f64 {
                 let prev = prev_usage.get(&(*rp, *rc)).copied();
-                if !prev.is_some_and(|p| current + all <= p) {
+                if prev.is_none_or(|p| current + all > p) {
                     return Err(conflict(format!(
                         "Unable to allocate inventory: Unable to create allocation for '{rc_name}' on resource provider '{rp_uuid}'. The requested amount would exceed the capacity."
                     )));

@@ -92,6 +92,30 @@ impl TestCloud {
         format!("{}/identity/v3{}", self.url, path)
     }
 
+    /// The URL of `path` under the Placement API (`/placement{path}`).
+    pub fn placement(&self, path: &str) -> String {
+        format!("{}/placement{}", self.url, path)
+    }
+
+    /// A Placement request with an optional token and, unless empty, an
+    /// `OpenStack-API-Version: placement {microversion}` header.
+    pub fn placement_request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        microversion: &str,
+    ) -> RequestBuilder {
+        let mut r = self.client.request(method, self.placement(path));
+        if let Some(t) = token {
+            r = r.header("X-Auth-Token", t);
+        }
+        if !microversion.is_empty() {
+            r = r.header("OpenStack-API-Version", format!("placement {microversion}"));
+        }
+        r
+    }
+
     pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
         let mut r = self.client.request(method, self.identity(path));
         if let Some(t) = token {

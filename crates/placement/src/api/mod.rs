@@ -63,8 +63,15 @@ pub fn router(p: Arc<Placement>) -> Router {
         .route("/traits/{name}", get(traits::show).put(traits::put).delete(traits::delete))
         .route("/usages", get(usages::total))
         .route("/reshaper", post(allocations::reshape))
+        .fallback(no_route)
         .with_state(p)
         .layer(from_fn(microversion_layer))
+}
+
+/// Paths Placement does not serve: its 404 body (and microversion headers),
+/// rather than the bare 404 of the controller's outer router.
+async fn no_route() -> ApiError {
+    perr(StatusCode::NOT_FOUND, "")
 }
 
 /// The microversion a request asked for.
@@ -110,8 +117,10 @@ async fn microversion_layer(mut req: Request, next: Next) -> Response {
             add_version_headers(resp.headers_mut(), None);
             return resp;
         }
-        Err(e) => {
-            let mut resp = e.into_response();
+        Err(_) => {
+            // Placement words a malformed version as microversion_parse does.
+            let detail = format!("Invalid microversion: invalid version string: {}", requested(req.headers()));
+            let mut resp = bad(detail).into_response();
             add_version_headers(resp.headers_mut(), None);
             return resp;
         }

@@ -93,7 +93,8 @@ pub async fn total(State(p): P, Auth(ctx): Auth, mv: Mv, headers: HeaderMap, q: 
                 if wanted.is_some_and(|w| t.as_deref() != Some(w)) {
                     continue;
                 }
-                let key = t.clone().unwrap_or_else(|| "null".into());
+                // Consumers without a type are grouped as "unknown" (NULL_CONSUMER_TYPE_ALIAS).
+                let key = t.clone().unwrap_or_else(|| "unknown".into());
                 let count = counts.iter().find(|(ct, _)| ct == t).map(|(_, n)| *n).unwrap_or(0);
                 let e = out.entry(key).or_default();
                 e.insert(p.class_name(*rc), json!(used));

@@ -1,0 +1,13 @@
+//! Placement behaviour per endpoint and per microversion, ported from
+//! Placement's gabbi tests (`placement/tests/functional/gabbits`).
+
+mod aggregates;
+mod allocations;
+mod candidates;
+mod classes;
+mod inventories;
+mod providers;
+mod reshaper;
+mod root;
+mod traits;
+mod usages;
