@@ -6,3 +6,6 @@
 mod common;
 
 mod api;
+mod authz;
+mod bad_input;
+mod concurrency;

@@ -237,8 +237,21 @@ pub fn check_accept(h: &HeaderMap) -> ApiResult<()> {
 pub fn json_body(h: &HeaderMap, body: &Bytes, schema: &Value) -> ApiResult<Value> {
     require_json(h)?;
     let v: Value = serde_json::from_slice(body).map_err(|e| bad(format!("Malformed JSON: {e}")))?;
+    if has_nul(&v) {
+        // PostgreSQL cannot store NUL in text; no Placement name or id holds one.
+        return Err(bad("Malformed JSON: strings may not contain NUL characters"));
+    }
     validate(&v, schema)?;
     Ok(v)
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 pub fn require_json(h: &HeaderMap) -> ApiResult<()> {
@@ -299,7 +312,12 @@ impl Query {
 impl<S: Send + Sync> FromRequestParts<S> for Query {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Query, Response> {
-        Ok(Query::parse(parts.uri.query()))
+        let q = Query::parse(parts.uri.query());
+        if q.0.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            // No parameter may hold one, and PostgreSQL could not compare it.
+            return Err(bad("Invalid query string parameters: NUL characters are not allowed").into_response());
+        }
+        Ok(q)
     }
 }
 

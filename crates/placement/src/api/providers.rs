@@ -215,7 +215,7 @@ pub async fn list(State(p): P, Auth(ctx): Auth, mv: Mv, headers: HeaderMap, q: Q
 fn has_capacity(snap: &Snapshot, i: usize, rc: i64, amount: i64) -> bool {
     snap.providers[i].inventories.iter().any(|inv| {
         inv.resource_class == rc
-            && inv.used + amount <= inv.capacity()
+            && inv.used.checked_add(amount).is_some_and(|n| n <= inv.capacity())
             && amount >= inv.min_unit
             && amount <= inv.max_unit
             && amount % inv.step_size == 0

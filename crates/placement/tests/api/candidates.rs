@@ -579,8 +579,15 @@ async fn nested_providers_from_1_29() {
     assert_eq!(fx.summaries(&v).len(), 10);
     // Shared and nested, before 1.29.
     let v = fx.ac("1.28", "resources=DISK_GB:10,SRIOV_NET_VF:4").await;
-    assert_eq!(v["allocation_requests"].as_array().unwrap().len(), 8, "{v}");
-    assert_eq!(fx.summaries(&v).len(), 6);
+    let mut want = Vec::new();
+    for pf in ["pf1_1", "pf1_2", "pf2_1", "pf2_2"] {
+        for ss in ["ss", "ss2"] {
+            want.push(format!("{pf}(SRIOV_NET_VF=4) {ss}(DISK_GB=10)"));
+        }
+    }
+    want.sort();
+    assert_eq!(fx.reqs(&v), want);
+    assert_eq!(fx.summaries(&v), s(&["pf1_1", "pf1_2", "pf2_1", "pf2_2", "ss", "ss2"]));
     fx.stop().await;
 }
 
@@ -1051,6 +1058,18 @@ async fn root_required_at_1_35() {
         let v = fx.ac(mv, &q).await;
         assert_eq!(fx.reqs(&v), s(want), "{q}");
     }
+    // Summaries hold the whole trees that serve, and the sharing provider.
+    let v = fx.ac(mv, "resources=VCPU:1,DISK_GB:100&root_required=CUSTOM_FOO").await;
+    assert_eq!(
+        fx.summaries(&v),
+        s(&["cn2", "nic1", "nic2", "nic3", "pf1_1", "pf1_2", "pf2_1", "pf2_2", "pf2_3", "pf2_4", "pf3_1", "ss1"])
+    );
+    assert_eq!(fx.mappings(&v), s(&["=cn2", "=cn2,ss1"]));
+    let v = fx.ac(mv, "resources1=VCPU:1&resources2=MEMORY_MB:1024&group_policy=isolate&root_required=COMPUTE_VOLUME_MULTI_ATTACH").await;
+    assert_eq!(fx.mappings(&v), s(&["1=numa0 2=numa1", "1=numa1 2=numa0"]));
+    let v = fx.ac(mv, &format!("{vcpu_mem_disk}&root_required=!MISC_SHARES_VIA_AGGREGATE")).await;
+    assert_eq!(fx.reqs(&v).len(), 6);
+    assert_eq!(fx.reqs(&v).iter().filter(|r| r.contains("ss1(DISK_GB=100)")).count(), 5);
     // Summaries of a sharing answer show the traits.
     let v = fx.ac(mv, &format!("{vcpu_mem_disk}&root_required=COMPUTE_VOLUME_MULTI_ATTACH")).await;
     assert_eq!(
@@ -1164,16 +1183,65 @@ async fn same_subtree_at_1_36() {
             &resources_PORT2=CUSTOM_VF:2&required_PORT2=CUSTOM_PHYSNET2&same_subtree=_NIC,_PORT1,_PORT2&group_policy=none",
         )
         .await;
+    let two_vfs = s(&[
+        "cn2(VCPU=1) pf1_1(CUSTOM_VF=2) pf1_2(CUSTOM_VF=2)",
+        "cn2(VCPU=1) pf2_1(CUSTOM_VF=2) pf2_2(CUSTOM_VF=2)",
+        "cn2(VCPU=1) pf2_1(CUSTOM_VF=2) pf2_4(CUSTOM_VF=2)",
+        "cn2(VCPU=1) pf2_2(CUSTOM_VF=2) pf2_3(CUSTOM_VF=2)",
+        "cn2(VCPU=1) pf2_3(CUSTOM_VF=2) pf2_4(CUSTOM_VF=2)",
+    ]);
+    let two_vf_maps = s(&[
+        "=cn2 _NIC=nic1 _PORT1=pf1_1 _PORT2=pf1_2",
+        "=cn2 _NIC=nic2 _PORT1=pf2_1 _PORT2=pf2_2",
+        "=cn2 _NIC=nic2 _PORT1=pf2_1 _PORT2=pf2_4",
+        "=cn2 _NIC=nic2 _PORT1=pf2_3 _PORT2=pf2_2",
+        "=cn2 _NIC=nic2 _PORT1=pf2_3 _PORT2=pf2_4",
+    ]);
+    assert_eq!(fx.reqs(&v), two_vfs);
+    assert_eq!(fx.mappings(&v), two_vf_maps);
     assert_eq!(
-        fx.reqs(&v),
+        fx.summaries(&v),
+        s(&["cn2", "nic1", "nic2", "nic3", "pf1_1", "pf1_2", "pf2_1", "pf2_2", "pf2_3", "pf2_4", "pf3_1"])
+    );
+    // isolate does not keep a resourceless group off the providers of others.
+    let v = fx
+        .ac(
+            mv,
+            "resources=VCPU:1&required_NIC=CUSTOM_HW_NIC_ROOT&resources_PORT1=CUSTOM_VF:2&required_PORT1=CUSTOM_PHYSNET1\
+            &resources_PORT2=CUSTOM_VF:2&required_PORT2=CUSTOM_PHYSNET2&same_subtree=_NIC,_PORT1,_PORT2&group_policy=isolate",
+        )
+        .await;
+    assert_eq!(fx.reqs(&v), two_vfs);
+    assert_eq!(fx.mappings(&v), two_vf_maps);
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn resourceless_groups_at_1_36() {
+    let fx = numa_network().await;
+    let mv = "1.36";
+    // One candidate per provider the resourceless group can land on.
+    let v = fx.ac(mv, "resources_A=VCPU:1&required_B=CUSTOM_HW_NIC_ROOT&same_subtree=_A,_B&group_policy=none").await;
+    assert_eq!(fx.reqs(&v), s(&["cn2(VCPU=1)", "cn2(VCPU=1)", "cn2(VCPU=1)"]));
+    assert_eq!(fx.mappings(&v), s(&["_A=cn2 _B=nic1", "_A=cn2 _B=nic2", "_A=cn2 _B=nic3"]));
+    let v = fx
+        .ac(
+            mv,
+            "resources=VCPU:1&required_ACC=HW_NUMA_ROOT&resources_F=FPGA:1&same_subtree=_ACC,_F&group_policy=isolate",
+        )
+        .await;
+    assert_eq!(
+        fx.mappings(&v),
         s(&[
-            "cn2(VCPU=1) pf1_1(CUSTOM_VF=2) pf1_2(CUSTOM_VF=2)",
-            "cn2(VCPU=1) pf2_1(CUSTOM_VF=2) pf2_2(CUSTOM_VF=2)",
-            "cn2(VCPU=1) pf2_1(CUSTOM_VF=2) pf2_4(CUSTOM_VF=2)",
-            "cn2(VCPU=1) pf2_2(CUSTOM_VF=2) pf2_3(CUSTOM_VF=2)",
-            "cn2(VCPU=1) pf2_3(CUSTOM_VF=2) pf2_4(CUSTOM_VF=2)",
+            "=numa0 _ACC=numa0 _F=fpga0",
+            "=numa1 _ACC=numa0 _F=fpga0",
+            "=numa0 _ACC=numa1 _F=fpga1_0",
+            "=numa1 _ACC=numa1 _F=fpga1_0",
+            "=numa0 _ACC=numa1 _F=fpga1_1",
+            "=numa1 _ACC=numa1 _F=fpga1_1",
         ])
     );
+    assert_eq!(fx.summaries(&v).len(), 12);
     fx.stop().await;
 }
 
