@@ -419,10 +419,24 @@ async fn malformed_json_and_wrong_content_types() {
             let r = Resp::from(send("application/json", body).send().await.unwrap()).await;
             r.error_with(400, UNDEFINED, "JSON does not validate", &format!("{method} {path} {body}"));
         }
+        // A body without a content type is a 400 (Placement's handler checks that first).
+        let r = Resp::from(send("", "{}").send().await.unwrap()).await;
+        r.error_with(
+            400,
+            UNDEFINED,
+            "content-type header required when content-length > 0",
+            &format!("{method} {path}"),
+        );
+        let r = Resp::from(send("", "").send().await.unwrap()).await;
+        r.error_with(
+            415,
+            UNDEFINED,
+            "The media type None is not supported, use application/json",
+            &format!("{method} {path}"),
+        );
         for (ct, shown) in [
             ("text/plain", "text/plain"),
             ("application/xml", "application/xml"),
-            ("", "None"),
             ("application/jsonx", "application/jsonx"),
         ] {
             let r = Resp::from(send(ct, "{}").send().await.unwrap()).await;

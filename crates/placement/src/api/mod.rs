@@ -126,6 +126,22 @@ async fn microversion_layer(mut req: Request, next: Next) -> Response {
         }
     };
     req.extensions_mut().insert(Mv(version));
+    // Placement's handler refuses a body without a content type, on every
+    // route (after authentication: an anonymous request still gets its 401).
+    let authenticated = req.extensions().get::<Arc<api_core::RequestContext>>().is_some();
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0);
+    let no_type =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_none_or(|v| v.trim().is_empty());
+    if authenticated && has_body && no_type {
+        let mut resp = bad("content-type header required when content-length > 0").into_response();
+        add_version_headers(resp.headers_mut(), Some(version));
+        return resp;
+    }
     let mut resp = next.run(req).await;
     add_version_headers(resp.headers_mut(), Some(version));
     resp

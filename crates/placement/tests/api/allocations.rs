@@ -70,6 +70,11 @@ async fn list_form_below_1_12() {
     pl.put("1.0", &alloc_path(&c), json!({"allocations": list(10)})).await.expect(204, "list form at 1.0");
     let v = pl.get_ok("1.0", &alloc_path(&c)).await;
     assert_eq!(v, json!({"allocations": {rp.clone(): {"generation": 2, "resources": {"DISK_GB": 10}}}}));
+    // Such a consumer gets the "incomplete consumer" project and user (ensure-consumer.yaml).
+    let v = pl.get_ok("1.12", &alloc_path(&c)).await;
+    let incomplete = "00000000-0000-0000-0000-000000000000";
+    assert_eq!((v["project_id"].as_str(), v["user_id"].as_str()), (Some(incomplete), Some(incomplete)));
+    assert_eq!(pl.get_ok("1.9", &format!("/usages?project_id={incomplete}")).await["usages"], json!({"DISK_GB": 10}));
     // 1.8: project and user required, with length limits.
     for (body, needle) in [
         (json!({"allocations": list(10)}), "is a required property"),
@@ -645,5 +650,86 @@ async fn provider_allocations_and_generations() {
     assert_eq!(pl.usages(&rp1).await, json!({"VCPU": 16, "DISK_GB": 5}));
     let v = pl.get_ok("1.28", &format!("/resource_providers/{rp1}/allocations")).await;
     assert_eq!(keys(&v["allocations"]), vec![c1.clone()]);
+    pl.stop().await;
+}
+
+/// allocations-bug-1778591, -1778743 and -1779717: a refused claim leaves
+/// no consumer behind; a POST over capacity writes none of its consumers;
+/// a consumer's project follows its latest write.
+#[tokio::test]
+async fn failed_claims_leave_no_consumer_and_projects_follow_writes() {
+    let pl = Pl::start().await;
+    let rp = pl.rp("simple").await;
+    pl.inventory(&rp, json!({"VCPU": {"total": 4}, "MEMORY_MB": {"total": 2048}})).await;
+    let c = new_uuid();
+    pl.put("1.28", &alloc_path(&c), body28(on(&rp, json!({"VCPU": 9999})), Value::Null)).await.error_with(
+        409,
+        UNDEFINED,
+        "The requested amount would exceed the capacity",
+        "over capacity",
+    );
+    assert_eq!(pl.get_ok("1.28", &alloc_path(&c)).await, json!({"allocations": {}}));
+    // Still a new consumer: null is the right generation.
+    pl.put("1.28", &alloc_path(&c), body28(on(&rp, json!({"VCPU": 1})), Value::Null)).await.expect(204, "retry");
+    pl.delete("1.28", &alloc_path(&c)).await.expect(204, "free");
+
+    // Three consumers of one VCPU each on a provider with two free after this one.
+    pl.allocate(&new_uuid(), on(&rp, json!({"VCPU": 2}))).await;
+    let three: Vec<String> = (0..3).map(|_| new_uuid()).collect();
+    let body: serde_json::Map<String, Value> =
+        three.iter().map(|c| (c.clone(), body28(on(&rp, json!({"VCPU": 1})), Value::Null))).collect();
+    pl.post("1.28", "/allocations", Value::Object(body)).await.error(409, UNDEFINED, "three into two");
+    assert_eq!(pl.usages(&rp).await["VCPU"], 2);
+    for c in &three {
+        assert_eq!(pl.get_ok("1.28", &alloc_path(c)).await, json!({"allocations": {}}));
+    }
+
+    // Projects.
+    let (alt_project, alt_user) = (new_uuid(), new_uuid());
+    let c1 = new_uuid();
+    pl.allocate(&c1, on(&rp, json!({"MEMORY_MB": 1024, "VCPU": 1}))).await;
+    let mut body = body28(on(&rp, json!({"MEMORY_MB": 1024, "VCPU": 1})), json!(1));
+    body["project_id"] = json!(alt_project);
+    pl.put("1.28", &alloc_path(&c1), body).await.expect(204, "change project");
+    let v = pl.get_ok("1.28", &alloc_path(&c1)).await;
+    assert_eq!((v["project_id"].as_str(), v["user_id"].as_str()), (Some(alt_project.as_str()), Some(USER)));
+    assert_eq!(
+        pl.get_ok("1.9", &format!("/usages?project_id={alt_project}")).await["usages"],
+        json!({"MEMORY_MB": 1024, "VCPU": 1})
+    );
+    let c2 = new_uuid();
+    let mut other = body28(on(&rp, json!({"MEMORY_MB": 512})), Value::Null);
+    other["project_id"] = json!(alt_project);
+    other["user_id"] = json!(alt_user);
+    let body = json!({c1.clone(): body28(on(&rp, json!({"MEMORY_MB": 1024, "VCPU": 1})), json!(2)), c2.clone(): other});
+    pl.post("1.28", "/allocations", body).await.expect(204, "POST back");
+    let v = pl.get_ok("1.28", &alloc_path(&c1)).await;
+    assert_eq!((v["project_id"].as_str(), v["user_id"].as_str()), (Some(PROJECT), Some(USER)));
+    assert_eq!(
+        pl.get_ok("1.9", &format!("/usages?project_id={alt_project}")).await["usages"],
+        json!({"MEMORY_MB": 512})
+    );
+    assert_eq!(
+        pl.get_ok("1.9", &format!("/usages?project_id={alt_project}&user_id={alt_user}")).await["usages"],
+        json!({"MEMORY_MB": 512})
+    );
+    // Empty resources are refused in both forms.
+    let r = pl
+        .put(
+            "1.11",
+            &alloc_path(&c1),
+            json!({"allocations": [{"resource_provider": {"uuid": rp}, "resources": {}}],
+            "project_id": PROJECT, "user_id": USER}),
+        )
+        .await;
+    r.error_with(400, UNDEFINED, "should be non-empty", "empty resources, list form");
+    let r = pl
+        .put(
+            "1.12",
+            &alloc_path(&c1),
+            json!({"allocations": on(&rp, json!({})), "project_id": PROJECT, "user_id": USER}),
+        )
+        .await;
+    r.error_with(400, UNDEFINED, "should be non-empty", "empty resources, dict form");
     pl.stop().await;
 }

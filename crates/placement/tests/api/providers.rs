@@ -188,6 +188,10 @@ async fn nested_providers_at_1_14() {
         "JSON does not validate",
         "parent at 1.13",
     );
+    let plain = pl.rp("plain").await;
+    pl.put("1.13", &format!("/resource_providers/{plain}"), json!({"name": "child", "parent_provider_uuid": parent}))
+        .await
+        .error_with(400, UNDEFINED, "JSON does not validate", "PUT parent at 1.13");
     // A parent that does not exist.
     let r = pl.post("1.14", "/resource_providers", json!({"name": "child", "parent_provider_uuid": parent})).await;
     r.error_with(400, UNDEFINED, "parent provider UUID does not exist", "missing parent");
@@ -207,6 +211,11 @@ async fn nested_providers_at_1_14() {
     let v = pl.get_ok("1.14", &format!("/resource_providers/{root}")).await;
     assert_eq!((v["parent_provider_uuid"].clone(), v["root_provider_uuid"].clone()), (Value::Null, json!(root)));
 
+    // Giving a provider a parent that does not exist.
+    pl.put("1.14", &format!("/resource_providers/{plain}"), json!({"name": "plain", "parent_provider_uuid": parent}))
+        .await
+        .error_with(400, UNDEFINED, "parent provider UUID does not exist", "PUT missing parent");
+    pl.delete("1.14", &format!("/resource_providers/{plain}")).await.expect(204, "delete plain");
     // in_tree lists the whole tree, whichever member is named.
     let other = pl.rp("other").await;
     let mut tree = strs(&[&root, &child, &grandchild]);

@@ -111,7 +111,21 @@ async fn accept_and_content_type() {
         .unwrap();
     let r = Resp::from(r).await;
     r.error_with(406, UNDEFINED, "Only application/json is provided", "accept text/plain");
-    for accept in ["application/json", "*/*", "application/*", "text/html, application/json;q=0.5"] {
+    let r = pl
+        .cloud
+        .placement_request(Method::GET, "/resource_providers", Some(&pl.admin), "1.39")
+        .header("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 406, "complex accept without a match");
+    for accept in [
+        "application/json",
+        "*/*",
+        "application/*",
+        "text/html, application/json;q=0.5",
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    ] {
         let r = pl
             .cloud
             .placement_request(Method::GET, "/resource_providers", Some(&pl.admin), "1.39")
@@ -132,15 +146,35 @@ async fn accept_and_content_type() {
         .unwrap();
     let r = Resp::from(r).await;
     r.error_with(415, UNDEFINED, "The media type text/plain is not supported, use application/json", "text/plain");
-    let r = pl
-        .cloud
-        .placement_request(Method::POST, "/resource_providers", Some(&pl.admin), "1.39")
-        .body(r#"{"name": "x"}"#)
-        .send()
-        .await
-        .unwrap();
-    let r = Resp::from(r).await;
-    r.error_with(415, UNDEFINED, "The media type None is not supported", "no content type");
+    // A body without a content type is a 400 on any route; no body at all, a 415.
+    for (method, path) in [
+        (Method::POST, "/resource_providers".to_string()),
+        (Method::GET, "/resource_providers".to_string()),
+        (Method::DELETE, format!("/resource_providers/{}", new_uuid())),
+    ] {
+        let r =
+            pl.cloud.placement_request(method.clone(), &path, Some(&pl.admin), "1.39").body("I want a provider").send();
+        let r = Resp::from(r.await.unwrap()).await;
+        r.error_with(
+            400,
+            UNDEFINED,
+            "content-type header required when content-length > 0",
+            &format!("{method} {path}"),
+        );
+        assert_eq!(r.header("openstack-api-version"), Some("placement 1.39"));
+    }
+    let r = pl.cloud.placement_request(
+        Method::PUT,
+        &format!("/resource_providers/{}", new_uuid()),
+        Some(&pl.admin),
+        "1.39",
+    );
+    let r = Resp::from(r.send().await.unwrap()).await;
+    r.error_with(415, UNDEFINED, "The media type None is not supported, use application/json", "PUT without a body");
+    // Without a token it is still a 401 first.
+    let r =
+        pl.cloud.placement_request(Method::POST, "/resource_providers", None, "1.39").body("x").send().await.unwrap();
+    assert_eq!(r.status(), 401);
     // With a charset it is still JSON.
     let r = pl
         .cloud
@@ -168,6 +202,22 @@ async fn methods_not_allowed_and_missing_routes() {
     ] {
         let r = pl.req(method.clone(), "1.39", path, None).await;
         r.error(405, UNDEFINED, &format!("{method} {path}"));
+        assert!(r.header("allow").is_some(), "{method} {path}: no allow header");
+    }
+    // The allow header names the methods the route has.
+    for (method, path, allowed) in [
+        (Method::DELETE, "/", vec!["GET"]),
+        (Method::DELETE, "/resource_providers", vec!["GET", "POST"]),
+        (Method::OPTIONS, "/resource_providers", vec!["GET", "POST"]),
+        (Method::GET, "/allocations", vec!["POST"]),
+    ] {
+        let r = pl.req(method.clone(), "1.39", path, None).await;
+        r.error(405, UNDEFINED, &format!("{method} {path}"));
+        let mut got: Vec<String> =
+            r.header("allow").unwrap_or_default().split(',').map(|m| m.trim().to_string()).collect();
+        got.retain(|m| m != "HEAD");
+        got.sort();
+        assert_eq!(got, allowed, "allow of {method} {path}");
     }
     // Routes newer than the microversion do not exist yet: 404.
     for (method, path, mv) in [
