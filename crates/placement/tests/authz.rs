@@ -5,7 +5,10 @@
 //! Callers, in the order of each row's expectations: `none` (no token),
 //! `reader` (reader on project A), `member` (member on A), `other` (member
 //! on project B), `admin` (the bootstrap admin, scoped to the admin
-//! project), `service` (the `service` role on a project of its own).
+//! project), `service` (the `service` role on a project of its own),
+//! `sysadmin` (the admin with a system-scoped token: Placement's rules are
+//! for project scope, so secure RBAC refuses it, as
+//! `*-secure-rbac.yaml` expect).
 //!
 //! Nearly every rule is `admin_or_service_api`; `GET /usages` also lets a
 //! reader of the queried project in; the reshaper is for the `service` role
@@ -25,26 +28,26 @@ use serde_json::json;
 
 use crate::common::*;
 
-const PERSONAS: [&str; 6] = ["none", "reader", "member", "other", "admin", "service"];
+const PERSONAS: [&str; 7] = ["none", "reader", "member", "other", "admin", "service", "sysadmin"];
 
 /// Admin or service only.
-const OPS_200: [u16; 6] = [401, 403, 403, 403, 200, 200];
-const OPS_201: [u16; 6] = [401, 403, 403, 403, 201, 201];
-const OPS_204: [u16; 6] = [401, 403, 403, 403, 204, 204];
+const OPS_200: [u16; 7] = [401, 403, 403, 403, 200, 200, 403];
+const OPS_201: [u16; 7] = [401, 403, 403, 403, 201, 201, 403];
+const OPS_204: [u16; 7] = [401, 403, 403, 403, 204, 204, 403];
 
 struct Route {
     method: &'static str,
     mv: &'static str,
     path: &'static str,
     body: &'static str,
-    expect: [u16; 6],
+    expect: [u16; 7],
 }
 
-const fn r(method: &'static str, path: &'static str, body: &'static str, expect: [u16; 6]) -> Route {
+const fn r(method: &'static str, path: &'static str, body: &'static str, expect: [u16; 7]) -> Route {
     Route { method, mv: "1.39", path, body, expect }
 }
 
-const fn rv(method: &'static str, mv: &'static str, path: &'static str, body: &'static str, expect: [u16; 6]) -> Route {
+const fn rv(method: &'static str, mv: &'static str, path: &'static str, body: &'static str, expect: [u16; 7]) -> Route {
     Route { method, mv, path, body, expect }
 }
 
@@ -54,7 +57,7 @@ const ALLOC: &str = r#"{"allocations": {"{rp}": {"resources": {"VCPU": 1}}}, "pr
 #[rustfmt::skip]
 const ROUTES: &[Route] = &[
     // ---- the version document ----
-    r("GET", "/", "", [200; 6]),
+    r("GET", "/", "", [200; 7]),
     // ---- resource providers ----
     r("GET", "/resource_providers", "", OPS_200),
     r("GET", "/resource_providers?resources=VCPU:1&required=HW_CPU_X86_SSE", "", OPS_200),
@@ -62,7 +65,7 @@ const ROUTES: &[Route] = &[
     rv("POST", "1.19", "/resource_providers", r#"{"name": "rp-{uniq}"}"#, OPS_201),
     r("GET", "/resource_providers/{rp}", "", OPS_200),
     // Refused before Placement says whether it exists.
-    r("GET", "/resource_providers/{new}", "", [401, 403, 403, 403, 404, 404]),
+    r("GET", "/resource_providers/{new}", "", [401, 403, 403, 403, 404, 404, 403]),
     r("PUT", "/resource_providers/{f_rp}", r#"{"name": "renamed-{uniq}"}"#, OPS_200),
     r("DELETE", "/resource_providers/{f_rp}", "", OPS_204),
     // ---- inventories ----
@@ -104,18 +107,18 @@ const ROUTES: &[Route] = &[
     r("GET", "/allocation_candidates?resources=VCPU:1", "", OPS_200),
     rv("GET", "1.10", "/allocation_candidates?resources=VCPU:1", "", OPS_200),
     // ---- usages: also a reader of the project asked about ----
-    r("GET", "/usages?project_id={A}", "", [401, 200, 200, 403, 200, 200]),
-    r("GET", "/usages?project_id={A}&user_id=u", "", [401, 200, 200, 403, 200, 200]),
-    r("GET", "/usages?project_id={B}", "", [401, 403, 403, 200, 200, 200]),
-    rv("GET", "1.9", "/usages?project_id={A}", "", [401, 200, 200, 403, 200, 200]),
+    r("GET", "/usages?project_id={A}", "", [401, 200, 200, 403, 200, 200, 403]),
+    r("GET", "/usages?project_id={A}&user_id=u", "", [401, 200, 200, 403, 200, 200, 403]),
+    r("GET", "/usages?project_id={B}", "", [401, 403, 403, 200, 200, 200, 403]),
+    rv("GET", "1.9", "/usages?project_id={A}", "", [401, 200, 200, 403, 200, 200, 403]),
     // ---- the reshaper: the service role only ----
     r("POST", "/reshaper", r#"{"inventories": {"{f_rp_inv}": {"resource_provider_generation": 1,
-        "inventories": {"VCPU": {"total": 16}}}}, "allocations": {}}"#, [401, 403, 403, 403, 403, 204]),
+        "inventories": {"VCPU": {"total": 16}}}}, "allocations": {}}"#, [401, 403, 403, 403, 403, 204, 403]),
 ];
 
 struct Fixture<'a> {
     pl: &'a Pl,
-    tokens: [Option<String>; 6],
+    tokens: [Option<String>; 7],
     vars: HashMap<String, String>,
 }
 
@@ -136,11 +139,10 @@ impl<'a> Fixture<'a> {
         for (k, v) in [("A", a), ("B", b), ("rp", rp), ("consumer", consumer), ("agg", new_uuid())] {
             vars.insert(k.to_string(), v);
         }
-        Fixture {
-            pl,
-            tokens: [None, Some(reader), Some(member), Some(other), Some(pl.admin.clone()), Some(service)],
-            vars,
-        }
+        let sysadmin = pl.cloud.system_admin_token().await;
+        let tokens =
+            [None, Some(reader), Some(member), Some(other), Some(pl.admin.clone()), Some(service), Some(sysadmin)];
+        Fixture { pl, tokens, vars }
     }
 
     async fn fresh(&self, name: &str) -> String {
@@ -236,7 +238,13 @@ async fn authorization_matrix() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} checks failed:\n{}", failures.len(), ROUTES.len() * 6, failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} checks failed:\n{}",
+        failures.len(),
+        ROUTES.len() * PERSONAS.len(),
+        failures.join("\n")
+    );
     pl.stop().await;
 }
 

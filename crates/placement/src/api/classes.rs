@@ -78,11 +78,9 @@ pub async fn update(
         p.enforce(&ctx, pol::RC_UPDATE, &default_target(&ctx))?;
         validate(&json!({"name": name}), &schema())?;
         let status = if p.create_class(&name).await? { StatusCode::CREATED } else { StatusCode::NO_CONTENT };
+        // Placement sends no cache headers here, even at 1.15.
         let mut resp = empty(status);
         location(&mut resp, &headers, &name);
-        if mv.at(15) {
-            cache_headers(resp.headers_mut(), None);
-        }
         return Ok(resp);
     }
     require_json(&headers)?;

@@ -99,6 +99,17 @@ fn last_modified(invs: &[InventoryRow]) -> Option<String> {
     invs.iter().map(|i| i.updated_at.clone()).max()
 }
 
+/// A provider's inventories; at 1.15 no `last-modified` when there are none,
+/// as Placement has no time to give.
+fn send_inventories(p: &Placement, mv: Mv, generation: i64, invs: &[InventoryRow]) -> Response {
+    let last = last_modified(invs);
+    let mut resp = json_response(mv, StatusCode::OK, inventories_body(p, generation, invs), last.as_deref());
+    if last.is_none() {
+        resp.headers_mut().remove(axum::http::header::LAST_MODIFIED);
+    }
+    resp
+}
+
 pub async fn list(
     State(p): P,
     Auth(ctx): Auth,
@@ -113,7 +124,7 @@ pub async fn list(
     })?;
     let invs = crate::db::inventories_ro(&p.db, rp.id).await.map_err(crate::core::db_err)?;
     p.know_classes(invs.iter().map(|i| i.resource_class_id)).await?;
-    Ok(json_response(mv, StatusCode::OK, inventories_body(&p, rp.generation, &invs), last_modified(&invs).as_deref()))
+    Ok(send_inventories(&p, mv, rp.generation, &invs))
 }
 
 pub async fn show(
@@ -215,7 +226,7 @@ pub async fn set_all(
                 e
             }
         })?;
-    Ok(json_response(mv, StatusCode::OK, inventories_body(&p, rp.generation, &invs), last_modified(&invs).as_deref()))
+    Ok(send_inventories(&p, mv, rp.generation, &invs))
 }
 
 /// The detail of a Placement error message, without webob's wording.

@@ -184,9 +184,20 @@ async fn bodiless_put_at_1_7() {
     pl.req(Method::PUT, "1.7", &long, None).await.error_with(400, UNDEFINED, "is too long", "too long");
     // POST still works.
     pl.post("1.7", "/resource_classes", json!({"name": "CUSTOM_SHEEP"})).await.expect(201, "post at 1.7");
-    // 1.15: cache headers on PUT.
-    let r = pl.req(Method::PUT, "1.15", "/resource_classes/CUSTOM_COW", None).await;
-    r.expect(204, "PUT at 1.15");
+    // 1.15: cache headers on reads only, not on PUT or POST
+    // (resource-classes-last-modified.yaml).
+    for name in ["CUSTOM_COW", "CUSTOM_MOO_MACHINE"] {
+        let r = pl.req(Method::PUT, "1.15", &format!("/resource_classes/{name}"), None).await;
+        assert!(r.status == 201 || r.status == 204, "PUT {name} at 1.15: {}", r.text);
+        assert!(r.header("cache-control").is_none() && r.header("last-modified").is_none(), "PUT {name} at 1.15");
+    }
+    let r = pl.post("1.15", "/resource_classes", json!({"name": "CUSTOM_ALPHA"})).await;
+    r.expect(201, "POST at 1.15");
+    assert!(r.header("cache-control").is_none() && r.header("last-modified").is_none(), "POST at 1.15");
+    let r = pl.put("1.6", "/resource_classes/CUSTOM_MOO_MACHINE", json!({"name": "CUSTOM_BETA"})).await;
+    r.expect(200, "rename at 1.6");
+    assert!(r.header("cache-control").is_none() && r.header("last-modified").is_none(), "rename at 1.6");
+    let r = pl.get("1.15", "/resource_classes/CUSTOM_BETA").await;
     assert_eq!(r.header("cache-control"), Some("no-cache"));
     assert_http_date(r.header("last-modified"));
     let r = pl.get("1.15", "/resource_classes").await;

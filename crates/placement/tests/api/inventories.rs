@@ -36,6 +36,10 @@ async fn post_show_update_delete_one() {
     let rp = pl.rp("inv").await;
     let path = inv_path(&rp);
     assert_eq!(pl.get_ok("1.39", &path).await, json!({"resource_provider_generation": 0, "inventories": {}}));
+    // No inventory, no time to give: cache-control but no last-modified.
+    let r = pl.get("1.15", &path).await;
+    assert_eq!(r.header("cache-control"), Some("no-cache"));
+    assert!(r.header("last-modified").is_none(), "last-modified on an empty inventory");
 
     let r = pl
         .post(
@@ -192,7 +196,9 @@ async fn put_all_and_delete_all() {
     let r = pl.delete("1.5", &path).await;
     r.expect(204, "delete all");
     assert!(r.header("content-type").is_none());
-    assert_eq!(pl.get_ok("1.39", &path).await, json!({"resource_provider_generation": 3, "inventories": {}}));
+    let r = pl.get("1.15", &path).await;
+    assert_eq!(r.body, json!({"resource_provider_generation": 3, "inventories": {}}));
+    assert!(r.header("last-modified").is_none(), "last-modified on an emptied inventory");
     // Deleting nothing is fine and still bumps the generation.
     pl.delete("1.5", &path).await.expect(204, "delete empty");
     assert_eq!(pl.generation(&rp).await, 4);
