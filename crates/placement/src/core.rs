@@ -15,7 +15,7 @@ use crate::candidates::{Inventory, Provider, Snapshot};
 use crate::config::PlacementConfig;
 use crate::db as q;
 use crate::model::*;
-use crate::standard::{CUSTOM_RESOURCE_CLASS_ID_START, STANDARD_RESOURCE_CLASSES, STANDARD_TRAITS};
+use crate::standard::{is_standard_trait, CUSTOM_RESOURCE_CLASS_ID_START, STANDARD_RESOURCE_CLASSES, STANDARD_TRAITS};
 
 pub const CONCURRENT_UPDATE: &str = "placement.concurrent_update";
 pub const DUPLICATE_NAME: &str = "placement.duplicate_name";
@@ -58,9 +58,14 @@ pub fn db_err(e: DbError) -> ApiError {
 }
 
 /// Custom resource classes and all traits, by name and id. Reloaded from the
-/// database when a name or id is not known here (another controller made it).
+/// database when the names version there moved on (a custom class or trait
+/// was made, renamed or deleted, here or on another controller) before a
+/// custom name is used. Standard classes never change and standard traits
+/// cannot be deleted, so they are trusted without asking.
 #[derive(Default)]
 struct Names {
+    /// The names version these were loaded at.
+    version: i64,
     classes: HashMap<String, i64>,
     class_names: HashMap<i64, String>,
     traits: HashMap<String, i64>,
@@ -124,6 +129,7 @@ impl Placement {
 
     /// Adds the standard traits the database lacks; run at start-up.
     pub async fn init(&self) -> anyhow::Result<()> {
+        q::ensure_names_row(&self.db).await?;
         q::ensure_traits(&self.db, STANDARD_TRAITS).await?;
         self.reload_names().await.map_err(|e| anyhow::anyhow!(e.message))?;
         Ok(())
@@ -145,13 +151,25 @@ impl Placement {
     // ---------- names ----------
 
     async fn reload_names(&self) -> ApiResult<()> {
+        // The version first: a change after it only causes another reload.
+        let version = q::names_version(&self.db).await.map_err(db_err)?;
         let classes = q::custom_classes(&self.db).await.map_err(db_err)?;
         let traits = q::all_traits(&self.db).await.map_err(db_err)?;
         let mut n = self.names.write().expect("names lock");
+        n.version = version;
         n.classes = classes.iter().map(|(id, name, _)| (name.clone(), *id)).collect();
         n.class_names = classes.into_iter().map(|(id, name, _)| (id, name)).collect();
         n.traits = traits.iter().map(|(id, name)| (name.clone(), *id)).collect();
         n.trait_names = traits.into_iter().collect();
+        Ok(())
+    }
+
+    /// Reloads the names if a custom class or trait changed since they were loaded.
+    async fn fresh_names(&self) -> ApiResult<()> {
+        let version = q::names_version(&self.db).await.map_err(db_err)?;
+        if self.names.read().expect("names lock").version != version {
+            self.reload_names().await?;
+        }
         Ok(())
     }
 
@@ -167,10 +185,7 @@ impl Placement {
         if !name.starts_with("CUSTOM_") {
             return Ok(None);
         }
-        if let Some(id) = self.names.read().expect("names lock").classes.get(name) {
-            return Ok(Some(*id));
-        }
-        self.reload_names().await?;
+        self.fresh_names().await?;
         Ok(self.names.read().expect("names lock").classes.get(name).copied())
     }
 
@@ -183,12 +198,8 @@ impl Placement {
 
     /// Makes sure every id in `ids` has a name here (after another controller created it).
     pub async fn know_classes(&self, ids: impl IntoIterator<Item = i64>) -> ApiResult<()> {
-        let missing = {
-            let n = self.names.read().expect("names lock");
-            ids.into_iter().any(|id| id >= CUSTOM_RESOURCE_CLASS_ID_START && !n.class_names.contains_key(&id))
-        };
-        if missing {
-            self.reload_names().await?;
+        if ids.into_iter().any(|id| id >= CUSTOM_RESOURCE_CLASS_ID_START) {
+            self.fresh_names().await?;
         }
         Ok(())
     }
@@ -233,11 +244,7 @@ impl Placement {
     }
 
     pub async fn trait_id(&self, name: &str) -> ApiResult<Option<i64>> {
-        if let Some(id) = self.names.read().expect("names lock").traits.get(name) {
-            return Ok(Some(*id));
-        }
-        self.reload_names().await?;
-        Ok(self.names.read().expect("names lock").traits.get(name).copied())
+        Ok(self.trait_ids(&[name.to_string()]).await?.ok().and_then(|ids| ids.first().copied()))
     }
 
     /// Ids of the named traits, or the names that do not exist.
@@ -254,22 +261,22 @@ impl Placement {
             (ids, missing)
         };
         let (ids, missing) = lookup(&self.names.read().expect("names lock"));
-        if missing.is_empty() {
+        if missing.is_empty() && !names.iter().any(|n| !is_standard_trait(n)) {
             return Ok(Ok(ids));
         }
-        self.reload_names().await?;
+        self.fresh_names().await?;
         let (ids, missing) = lookup(&self.names.read().expect("names lock"));
         Ok(if missing.is_empty() { Ok(ids) } else { Err(missing) })
     }
 
     /// Makes sure every trait id has a name here (after another controller created it).
     pub async fn know_traits(&self, ids: impl IntoIterator<Item = i64>) -> ApiResult<()> {
-        let missing = {
+        let custom_or_unknown = {
             let n = self.names.read().expect("names lock");
-            ids.into_iter().any(|id| !n.trait_names.contains_key(&id))
+            ids.into_iter().any(|id| n.trait_names.get(&id).is_none_or(|name| !is_standard_trait(name)))
         };
-        if missing {
-            self.reload_names().await?;
+        if custom_or_unknown {
+            self.fresh_names().await?;
         }
         Ok(())
     }

@@ -447,6 +447,42 @@ pub async fn provider_details(db: &Db, ids: Option<&[i64]>) -> DbResult<Provider
 
 // ---------- resource classes ----------
 
+// ---------- the names version ----------
+//
+// Row 2 of `placement_state` counts changes to custom resource classes and
+// traits (create, rename, delete), so that every controller can tell when
+// its name caches are stale.
+
+const NAMES_ROW: i64 = 2;
+
+/// Makes sure the names version row exists (databases made before it).
+pub async fn ensure_names_row(db: &Db) -> DbResult<()> {
+    sqlx::query("INSERT INTO placement_state (id, seq, pruned_below) VALUES ($1, 0, 0) ON CONFLICT (id) DO NOTHING")
+        .bind(NAMES_ROW)
+        .execute(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
+pub async fn names_version(db: &Db) -> DbResult<i64> {
+    let v: Option<i64> = sqlx::query_scalar("SELECT seq FROM placement_state WHERE id = $1")
+        .bind(NAMES_ROW)
+        .fetch_optional(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(v.unwrap_or(0))
+}
+
+async fn bump_names(conn: &mut AnyConnection) -> DbResult<()> {
+    sqlx::query("UPDATE placement_state SET seq = seq + 1 WHERE id = $1")
+        .bind(NAMES_ROW)
+        .execute(&mut *conn)
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
 pub async fn custom_classes(db: &Db) -> DbResult<Vec<(i64, String, String)>> {
     let rows = sqlx::query("SELECT id, name, updated_at FROM placement_resource_classes ORDER BY id")
         .fetch_all(db.reader())
@@ -457,24 +493,31 @@ pub async fn custom_classes(db: &Db) -> DbResult<Vec<(i64, String, String)>> {
 
 pub async fn insert_class(db: &Db, name: &str) -> DbResult<i64> {
     let ts = now();
-    sqlx::query_scalar(
+    let mut tx = begin(db).await?;
+    let id = sqlx::query_scalar(
         "INSERT INTO placement_resource_classes (name, created_at, updated_at) VALUES ($1, $2, $2) RETURNING id",
     )
     .bind(name)
     .bind(&ts)
-    .fetch_one(db.writer())
+    .fetch_one(&mut *tx)
     .await
-    .map_err(e)
+    .map_err(e)?;
+    bump_names(&mut tx).await?;
+    tx.commit().await.map_err(e)?;
+    Ok(id)
 }
 
 pub async fn rename_class(db: &Db, id: i64, name: &str) -> DbResult<()> {
+    let mut tx = begin(db).await?;
     sqlx::query("UPDATE placement_resource_classes SET name = $1, updated_at = $2 WHERE id = $3")
         .bind(name)
         .bind(now())
         .bind(id)
-        .execute(db.writer())
+        .execute(&mut *tx)
         .await
         .map_err(e)?;
+    bump_names(&mut tx).await?;
+    tx.commit().await.map_err(e)?;
     Ok(())
 }
 
@@ -493,6 +536,7 @@ pub async fn delete_class(db: &Db, id: i64) -> DbResult<bool> {
         return Ok(false);
     }
     sqlx::query("DELETE FROM placement_resource_classes WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(e)?;
+    bump_names(&mut tx).await?;
     tx.commit().await.map_err(e)?;
     Ok(true)
 }
@@ -531,19 +575,26 @@ pub async fn ensure_traits(db: &Db, names: &[&str]) -> DbResult<()> {
         .await
         .map_err(e)?;
     }
+    bump_names(&mut tx).await?;
     tx.commit().await.map_err(e)
 }
 
 /// Creates a trait; false when it already exists.
 pub async fn insert_trait(db: &Db, name: &str) -> DbResult<bool> {
+    let mut tx = begin(db).await?;
     let r =
         sqlx::query("INSERT INTO placement_traits (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(now())
-            .execute(db.writer())
+            .execute(&mut *tx)
             .await
             .map_err(e)?;
-    Ok(r.rows_affected() == 1)
+    let created = r.rows_affected() == 1;
+    if created {
+        bump_names(&mut tx).await?;
+    }
+    tx.commit().await.map_err(e)?;
+    Ok(created)
 }
 
 pub async fn trait_created_at(db: &Db, name: &str) -> DbResult<Option<String>> {
@@ -572,6 +623,7 @@ pub async fn delete_trait(db: &Db, name: &str) -> DbResult<Option<bool>> {
         return Ok(Some(false));
     }
     sqlx::query("DELETE FROM placement_traits WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(e)?;
+    bump_names(&mut tx).await?;
     tx.commit().await.map_err(e)?;
     Ok(Some(true))
 }

@@ -5,6 +5,7 @@ mod aggregates;
 mod allocations;
 mod candidates;
 mod classes;
+mod controllers;
 mod inventories;
 mod providers;
 mod reshaper;

@@ -130,6 +130,30 @@ impl Pl {
         Pl { cloud, admin }
     }
 
+    /// Placement on an already started cloud (another controller, say).
+    pub async fn on(cloud: TestCloud) -> Pl {
+        let admin = cloud.admin_token().await;
+        Pl { cloud, admin }
+    }
+
+    /// A second controller on this cloud's database and Fernet keys.
+    pub async fn another_controller(&self) -> Pl {
+        let db_url = self.cloud.config.database_url();
+        let keys = self
+            .cloud
+            .config
+            .identity
+            .fernet_key_repository
+            .clone()
+            .unwrap_or_else(|| self.cloud.config.data_dir.join("fernet-keys").display().to_string());
+        let cloud = TestCloud::start_with(|c| {
+            c.database.url = db_url;
+            c.identity.fernet_key_repository = Some(keys);
+        })
+        .await;
+        Pl::on(cloud).await
+    }
+
     pub async fn stop(self) {
         self.cloud.stop().await;
     }
