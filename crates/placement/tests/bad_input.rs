@@ -724,8 +724,85 @@ fn query_key() -> impl Strategy<Value = String> {
     prop_oneof![5 => prop::sample::select(QUERY_KEYS).prop_map(str::to_string), 1 => "[a-z_0-9]{1,12}"]
 }
 
+/// Anything at all, or (mostly) request groups that make sense: resources,
+/// traits, aggregates and trees per suffix, a group policy, a limit, root
+/// traits and subtrees, now and then with a stray parameter. `RP` in a value
+/// stands for the fixture provider's uuid.
 fn query() -> impl Strategy<Value = (u16, Vec<(String, String)>)> {
-    (10u16..=39, prop::collection::vec((query_key(), query_value()), 0..6))
+    let junk = (10u16..=39, prop::collection::vec((query_key(), query_value()), 0..6));
+    let group = (
+        prop_oneof![
+            1 => Just(Vec::new()),
+            6 => prop::collection::vec(
+                (prop::sample::select(&["VCPU", "DISK_GB", "MEMORY_MB", "CUSTOM_GOLD"][..]), 1i64..6),
+                1..3
+            )
+        ],
+        prop::option::weighted(
+            0.4,
+            prop::sample::select(
+                &["HW_CPU_X86_SSE", "!HW_CPU_X86_SSE", "CUSTOM_KEEP", "!CUSTOM_KEEP", "in:HW_CPU_X86_SSE,CUSTOM_KEEP"]
+                    [..],
+            ),
+        ),
+        prop::option::weighted(
+            0.3,
+            prop::sample::select(
+                &[
+                    "aaaaaaaa-0000-4000-8000-00000000000a",
+                    "!aaaaaaaa-0000-4000-8000-00000000000a",
+                    "in:aaaaaaaa-0000-4000-8000-00000000000a,bbbbbbbb-0000-4000-8000-00000000000b",
+                ][..],
+            ),
+        ),
+        prop::option::weighted(0.2, Just("RP")),
+    );
+    let groups = prop::collection::btree_map(prop::sample::select(&["", "1", "2", "_A", "_B"][..]), group, 1..4);
+    let structured = (
+        prop_oneof![1 => 25u16..=32, 4 => 33u16..=39],
+        groups,
+        prop::option::weighted(0.8, prop::sample::select(&["none", "isolate"][..])),
+        prop::option::weighted(0.3, 1u32..4),
+        prop::option::weighted(
+            0.2,
+            prop::sample::select(&["HW_CPU_X86_SSE", "!CUSTOM_KEEP", "CUSTOM_KEEP,!HW_CPU_X86_SSE"][..]),
+        ),
+        prop::option::weighted(0.2, prop::sample::select(&["_A,_B", "1,2", "_A", "1,_B"][..])),
+        prop::option::weighted(0.1, (query_key(), query_value())),
+    )
+        .prop_map(|(minor, groups, policy, limit, root, subtree, stray)| {
+            let mut pairs = Vec::new();
+            for (suffix, (resources, required, member_of, in_tree)) in groups {
+                if !resources.is_empty() {
+                    let r: Vec<String> = resources.iter().map(|(c, n)| format!("{c}:{n}")).collect();
+                    pairs.push((format!("resources{suffix}"), r.join(",")));
+                }
+                if let Some(t) = required {
+                    pairs.push((format!("required{suffix}"), t.to_string()));
+                }
+                if let Some(a) = member_of {
+                    pairs.push((format!("member_of{suffix}"), a.to_string()));
+                }
+                if let Some(t) = in_tree {
+                    pairs.push((format!("in_tree{suffix}"), t.to_string()));
+                }
+            }
+            for (k, v) in [
+                ("group_policy", policy.map(str::to_string)),
+                ("limit", limit.map(|l| l.to_string())),
+                ("root_required", root.map(str::to_string)),
+                ("same_subtree", subtree.map(str::to_string)),
+            ] {
+                if let Some(v) = v {
+                    pairs.push((k.to_string(), v));
+                }
+            }
+            if let Some(p) = stray {
+                pairs.push(p);
+            }
+            (minor, pairs)
+        });
+    prop_oneof![1 => junk, 3 => structured]
 }
 
 fn encode(pairs: &[(String, String)]) -> String {
@@ -758,42 +835,72 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-/// From anything at all to nearly valid allocation bodies (on the fixture
-/// provider, whose uuid replaces the placeholder `RP`).
-fn allocation_body() -> impl Strategy<Value = Value> {
-    let resources = prop::collection::btree_map(
+/// A microversion and a body for it: from anything at all to nearly valid
+/// allocations (on the fixture provider, whose uuid replaces the
+/// placeholder `RP`), mostly in the shape the microversion wants.
+fn allocation_body() -> impl Strategy<Value = (&'static str, Value)> {
+    let mv = prop::sample::select(&["1.0", "1.12", "1.28", "1.34", "1.38", "1.39"][..]);
+    let entries = prop::collection::btree_map(
         prop_oneof![
-            prop::sample::select(&["VCPU", "DISK_GB", "CUSTOM_GOLD", "MEMORY_MB", "vcpu"][..]).prop_map(str::to_string)
+            4 => Just("VCPU".to_string()),
+            1 => prop::sample::select(&["DISK_GB", "CUSTOM_GOLD", "MEMORY_MB", "vcpu"][..]).prop_map(str::to_string)
         ],
-        prop_oneof![3 => (-2i64..12).prop_map(Value::from), 1 => json_value()],
-        0..3,
+        prop_oneof![6 => (1i64..4).prop_map(Value::from), 2 => (-2i64..12).prop_map(Value::from), 1 => json_value()],
+        1..3,
     );
+    let resources = prop_oneof![1 => Just(std::collections::BTreeMap::new()), 9 => entries];
     let nearly = (
+        mv.clone(),
         resources,
-        json_value(),
-        json_value(),
-        prop_oneof![Just(Value::Null), (-1i64..3).prop_map(Value::from), json_value()],
-        any::<bool>(),
+        prop_oneof![8 => Just(None), 1 => json_value().prop_map(Some)],
+        prop_oneof![4 => Just(Value::Null), 1 => (-1i64..3).prop_map(Value::from), 1 => json_value()],
+        prop_oneof![5 => Just(Some(json!("INSTANCE"))), 1 => Just(None), 1 => json_value().prop_map(Some)],
+        prop_oneof![6 => Just(None), 1 => json_value().prop_map(Some), 2 => Just(Some(json!({"": ["RP"]})))],
+        prop::bool::weighted(0.15),
     )
-        .prop_map(|(res, project, user, generation, good_ids)| {
-            let mut b = json!({"allocations": {"RP": {"resources": res.into_iter().collect::<serde_json::Map<_, _>>()}},
-                "consumer_generation": generation});
-            if good_ids {
-                b["project_id"] = json!(PROJECT);
-                b["user_id"] = json!(USER);
+        .prop_map(|(mv, res, bad_ids, generation, ctype, mappings, off_shape)| {
+            let res: serde_json::Map<String, Value> = res.into_iter().collect();
+            let minor: u32 = mv[2..].parse().unwrap();
+            let mut b = if minor < 12 {
+                json!({"allocations": [{"resource_provider": {"uuid": "RP"}, "resources": res}]})
             } else {
-                b["project_id"] = project;
-                b["user_id"] = user;
+                json!({"allocations": {"RP": {"resources": res}}})
+            };
+            b["project_id"] = bad_ids.clone().unwrap_or(json!(PROJECT));
+            b["user_id"] = bad_ids.unwrap_or(json!(USER));
+            if minor >= 28 || off_shape {
+                b["consumer_generation"] = generation;
             }
-            b
+            if minor >= 38 || off_shape {
+                if let Some(t) = ctype {
+                    b["consumer_type"] = t;
+                }
+            }
+            if minor >= 34 || off_shape {
+                if let Some(m) = mappings {
+                    b["mappings"] = m;
+                }
+            }
+            (mv, b)
         });
-    prop_oneof![1 => json_value(), 3 => nearly]
+    prop_oneof![1 => (mv, json_value()), 4 => nearly]
 }
 
 fn with_setup(f: impl FnOnce(&tokio::runtime::Runtime, &Setup) -> Result<(), String>) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let s = rt.block_on(setup());
-    rt.block_on(s.pl.class("CUSTOM_GOLD"));
+    rt.block_on(async {
+        // A tree and a sharing provider beside the fixture provider.
+        s.pl.class("CUSTOM_GOLD").await;
+        let child = s.pl.provider("numa", Some(&s.rp)).await;
+        s.pl.inventory(&child, json!({"MEMORY_MB": {"total": 4096}, "CUSTOM_GOLD": {"total": 4}})).await;
+        let shared = s.pl.rp("shared").await;
+        s.pl.inventory(&shared, json!({"DISK_GB": {"total": 1000}})).await;
+        s.pl.traits(&shared, &["MISC_SHARES_VIA_AGGREGATE"]).await;
+        for rp in [&s.rp, &shared] {
+            s.pl.aggregates(rp, &["aaaaaaaa-0000-4000-8000-00000000000a"]).await;
+        }
+    });
     let result = f(&rt, &s);
     rt.block_on(s.pl.stop());
     if let Err(e) = result {
@@ -813,6 +920,7 @@ fn replace_rp(v: &Value, rp: &str) -> Value {
             m.iter().map(|(k, v)| (if k == "RP" { rp.to_string() } else { k.clone() }, replace_rp(v, rp))).collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(|x| replace_rp(x, rp)).collect()),
+        Value::String(s) if s == "RP" => Value::String(rp.to_string()),
         other => other.clone(),
     }
 }
@@ -823,6 +931,8 @@ fn random_candidate_queries_never_fail_the_server() {
         runner()
             .run(&query(), |(minor, pairs)| {
                 rt.block_on(async {
+                    let pairs: Vec<(String, String)> =
+                        pairs.into_iter().map(|(k, v)| (k, if v == "RP" { s.rp.clone() } else { v })).collect();
                     let q = encode(&pairs);
                     let mv = format!("1.{minor}");
                     let r = s.pl.get(&mv, &format!("/allocation_candidates?{q}")).await;
@@ -845,38 +955,31 @@ fn random_candidate_queries_never_fail_the_server() {
 fn random_allocation_bodies_never_fail_the_server() {
     with_setup(|rt, s| {
         runner()
-            .run(
-                &(allocation_body(), prop_oneof![Just("1.28"), Just("1.12"), Just("1.38"), Just("1.0")]),
-                |(body, mv)| {
-                    rt.block_on(async {
-                        let body = replace_rp(&body, &s.rp);
-                        let consumer = new_uuid();
-                        let before = s.pl.usages(&s.rp).await;
-                        let r = s.pl.put(mv, &format!("/allocations/{consumer}"), body.clone()).await;
-                        prop_assert!(r.status < 500, "{} for {} at {}: {}", r.status, body, mv, r.text);
-                        let after = s.pl.usages(&s.rp).await;
-                        if r.status == 204 {
-                            let v = s.pl.get_ok("1.28", &format!("/allocations/{consumer}")).await;
-                            prop_assert!(v["allocations"].is_object(), "{}", v);
-                            // Free it again so that capacity stays.
-                            if !v["allocations"].as_object().unwrap().is_empty() {
-                                s.pl.delete("1.28", &format!("/allocations/{consumer}")).await.expect(204, "free");
-                            }
-                        } else {
-                            placement_error(
-                                &r.body,
-                                r.status,
-                                r.body["errors"][0]["code"].as_str().unwrap_or(UNDEFINED),
-                            )
-                            .map_err(TestCaseError::fail)?;
-                            prop_assert_eq!(&after, &before, "refused with {} but changed usages: {}", r.status, body);
-                            let v = s.pl.get_ok("1.28", &format!("/allocations/{consumer}")).await;
-                            prop_assert_eq!(v, json!({"allocations": {}}));
+            .run(&allocation_body(), |(mv, body)| {
+                rt.block_on(async {
+                    let body = replace_rp(&body, &s.rp);
+                    let consumer = new_uuid();
+                    let before = s.pl.usages(&s.rp).await;
+                    let r = s.pl.put(mv, &format!("/allocations/{consumer}"), body.clone()).await;
+                    prop_assert!(r.status < 500, "{} for {} at {}: {}", r.status, body, mv, r.text);
+                    let after = s.pl.usages(&s.rp).await;
+                    if r.status == 204 {
+                        let v = s.pl.get_ok("1.28", &format!("/allocations/{consumer}")).await;
+                        prop_assert!(v["allocations"].is_object(), "{}", v);
+                        // Free it again so that capacity stays.
+                        if !v["allocations"].as_object().unwrap().is_empty() {
+                            s.pl.delete("1.28", &format!("/allocations/{consumer}")).await.expect(204, "free");
                         }
-                        Ok(())
-                    })
-                },
-            )
+                    } else {
+                        placement_error(&r.body, r.status, r.body["errors"][0]["code"].as_str().unwrap_or(UNDEFINED))
+                            .map_err(TestCaseError::fail)?;
+                        prop_assert_eq!(&after, &before, "refused with {} but changed usages: {}", r.status, body);
+                        let v = s.pl.get_ok("1.28", &format!("/allocations/{consumer}")).await;
+                        prop_assert_eq!(v, json!({"allocations": {}}));
+                    }
+                    Ok(())
+                })
+            })
             .map_err(|e| e.to_string())
     });
 }
