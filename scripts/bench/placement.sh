@@ -13,6 +13,9 @@
 #   --min-requests N    a run goes on past --duration until N requests completed ($BENCH_MIN_REQUESTS, 20)
 #   --max-time S        but stops after S seconds ($BENCH_MAX_TIME, 180)
 #   --workers N         gunicorn sync workers for Python Placement ($BENCH_PLACEMENT_WORKERS, 2)
+#   --idle-wait S       before each run, wait up to S seconds for an idle machine ($BENCH_IDLE_WAIT, 300)
+#   --retries N         measure a run again, up to N times, when other processes took more
+#                       than 0.2 cores during it ($BENCH_RETRIES, 2)
 #   --results FILE      keep the raw results, JSON lines ($BENCH_RESULTS)
 #
 # For each size and server: load the data set through the API (placement_load.py
@@ -36,6 +39,8 @@ DURATION=${BENCH_DURATION:-10}
 MIN_REQUESTS=${BENCH_MIN_REQUESTS:-20}
 MAX_TIME=${BENCH_MAX_TIME:-180}
 WORKERS=${BENCH_PLACEMENT_WORKERS:-2}
+IDLE_WAIT=${BENCH_IDLE_WAIT:-300}
+RETRIES=${BENCH_RETRIES:-2}
 RESULTS=${BENCH_RESULTS:-}
 TARGET=both
 SIZES=()
@@ -46,9 +51,11 @@ while [ $# -gt 0 ]; do
     --min-requests) MIN_REQUESTS=$2; shift 2 ;;
     --max-time) MAX_TIME=$2; shift 2 ;;
     --workers) WORKERS=$2; shift 2 ;;
+    --idle-wait) IDLE_WAIT=$2; shift 2 ;;
+    --retries) RETRIES=$2; shift 2 ;;
     --results) RESULTS=$2; shift 2 ;;
     ferrostack|python|both) TARGET=$1; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *[!0-9]*|'') echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     *) SIZES+=("$1"); shift ;;
   esac
@@ -59,7 +66,8 @@ case $TARGET in both) SERVERS=(ferrostack python) ;; *) SERVERS=("$TARGET") ;; e
 say() { printf '==> %s\n' "$*" >&2; }
 T_BEGIN=$(date +%s)
 command -v curl >/dev/null || { echo "needs curl" >&2; exit 1; }
-MEASURE_OPTS=(--duration "$DURATION" --min-requests "$MIN_REQUESTS" --max-time "$MAX_TIME")
+MEASURE_OPTS=(--duration "$DURATION" --min-requests "$MIN_REQUESTS" --max-time "$MAX_TIME"
+              --idle-wait "$IDLE_WAIT" --retries "$RETRIES")
 
 BUILT=""
 if [[ " ${SERVERS[*]} " == *" ferrostack "* ]]; then

@@ -130,9 +130,16 @@ pub fn fault_body(format: FaultFormat, err: &ApiError, request_id: &str) -> serd
         FaultFormat::Keystone => json!({"error": {
             "code": code, "title": title(err.status), "message": err.message}}),
         FaultFormat::Nova => json!({ nova_key(err.status): {"code": code, "message": err.message}}),
-        FaultFormat::Placement => json!({"errors": [{
-            "status": code, "title": title(err.status), "detail": err.message,
-            "code": err.code.unwrap_or("placement.undefined_code"), "request_id": request_id}]}),
+        // Placement sends `code` from microversion 1.23 on; its layer sets
+        // `code` for those requests (to `placement.undefined_code` at least).
+        FaultFormat::Placement => {
+            let mut e = json!({"status": code, "title": title(err.status), "detail": err.message,
+                "request_id": request_id});
+            if let Some(c) = err.code {
+                e["code"] = json!(c);
+            }
+            json!({"errors": [e]})
+        }
         FaultFormat::Glance => json!({
             "message": err.message, "code": format!("{} {}", code, title(err.status)),
             "title": title(err.status)}),

@@ -316,7 +316,7 @@ struct Found {
 fn inv_fits(p: &Provider, rc: i64, amount: i64) -> bool {
     p.inventories.iter().any(|inv| {
         inv.resource_class == rc
-            && inv.used + amount <= inv.capacity()
+            && inv.used.checked_add(amount).is_some_and(|n| n <= inv.capacity())
             && inv.min_unit <= amount
             && amount <= inv.max_unit
             && inv.step_size > 0
@@ -666,7 +666,7 @@ impl<'a> Plan<'a> {
         for &(q, r, a) in acc.iter() {
             if q == p {
                 if r == rc {
-                    total += a;
+                    total = total.saturating_add(a);
                     shared = true;
                 }
             } else if self.exclude_nested && providers[q as usize].root == root {
@@ -677,7 +677,7 @@ impl<'a> Plan<'a> {
             let Some(inv) = providers[p as usize].inventories.iter().find(|i| i.resource_class == rc) else {
                 return false;
             };
-            if inv.used + total > inv.capacity() || total > inv.max_unit {
+            if inv.used.saturating_add(total) > inv.capacity() || total > inv.max_unit {
                 return false;
             }
         }

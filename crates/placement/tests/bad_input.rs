@@ -534,7 +534,6 @@ async fn malformed_candidate_queries() {
 /// connection drops), wrapped arithmetic in release builds. Placement
 /// answers 200 with no candidates.
 #[tokio::test]
-#[ignore = "candidates engine: `inv.used + amount` overflows for amounts near i64::MAX (candidates.rs inv_fits)"]
 async fn huge_amounts_in_candidate_queries() {
     let Setup { pl, .. } = setup().await;
     for q in [

@@ -143,6 +143,13 @@ async fn microversion_layer(mut req: Request, next: Next) -> Response {
         return resp;
     }
     let mut resp = next.run(req).await;
+    if let Some(api_core::fault::Fault(err)) = resp.extensions_mut().get_mut::<api_core::fault::Fault>() {
+        if version >= Version::new(1, 23) {
+            err.code.get_or_insert("placement.undefined_code");
+        } else {
+            err.code = None;
+        }
+    }
     add_version_headers(resp.headers_mut(), Some(version));
     resp
 }

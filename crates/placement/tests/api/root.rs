@@ -238,7 +238,6 @@ async fn methods_not_allowed_and_missing_routes() {
 /// `util.json_error_formatter`); ours carry it at every microversion,
 /// because api-core renders the body without knowing the microversion.
 #[tokio::test]
-#[ignore = "api-core renders errors[0].code at every microversion; Placement adds it only from 1.23"]
 async fn error_code_appears_from_1_23() {
     let pl = Pl::start().await;
     let rp = pl.rp("parent").await;
