@@ -2,10 +2,12 @@
 //! microversion, then rendering of what `crate::candidates` computes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
 
 use api_core::{ApiResult, Auth};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use regex::Regex;
 use serde_json::{json, Map, Value};
@@ -284,67 +286,133 @@ pub async fn list(State(p): P, Auth(ctx): Auth, mv: Mv, headers: HeaderMap, q: Q
     p.know_classes(classes).await?;
     p.know_traits(cands.summaries.iter().flat_map(|i| snap.providers[*i].traits.iter().copied())).await?;
 
-    // Rendering.
-    let mut requests = Vec::with_capacity(cands.allocation_requests.len());
-    for ar in &cands.allocation_requests {
+    // Rendering: written straight into one buffer; answers run to hundreds
+    // of kilobytes and building a `Value` tree first costs more than
+    // computing them.
+    let mut out = String::with_capacity(256 + cands.allocation_requests.len() * 220 + cands.summaries.len() * 260);
+    out.push_str("{\"allocation_requests\":[");
+    for (n, ar) in cands.allocation_requests.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
         if mv.at(12) {
-            let mut allocations = Map::new();
-            for (rp, res) in &ar.allocations {
-                let r: Map<String, Value> = res.iter().map(|(rc, n)| (p.class_name(*rc), json!(n))).collect();
-                allocations.insert(snap.providers[*rp].uuid.clone(), json!({"resources": r}));
+            out.push_str("{\"allocations\":{");
+            for (k, (rp, res)) in ar.allocations.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                push_str(&mut out, &snap.providers[*rp].uuid);
+                out.push_str(":{\"resources\":");
+                push_amounts(&mut out, &p, res);
+                out.push('}');
             }
-            let mut v = json!({"allocations": allocations});
+            out.push('}');
             if mv.at(34) {
-                let m: Map<String, Value> = ar
-                    .mappings
-                    .iter()
-                    .map(|(s, rps)| {
-                        (s.clone(), json!(rps.iter().map(|i| snap.providers[*i].uuid.clone()).collect::<Vec<_>>()))
-                    })
-                    .collect();
-                v["mappings"] = Value::Object(m);
+                out.push_str(",\"mappings\":{");
+                for (k, (suffix, rps)) in ar.mappings.iter().enumerate() {
+                    if k > 0 {
+                        out.push(',');
+                    }
+                    push_str(&mut out, suffix);
+                    out.push_str(":[");
+                    for (j, rp) in rps.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        push_str(&mut out, &snap.providers[*rp].uuid);
+                    }
+                    out.push(']');
+                }
+                out.push('}');
             }
-            requests.push(v);
+            out.push('}');
         } else {
-            let list: Vec<Value> = ar
-                .allocations
-                .iter()
-                .map(|(rp, res)| {
-                    let r: Map<String, Value> = res.iter().map(|(rc, n)| (p.class_name(*rc), json!(n))).collect();
-                    json!({"resource_provider": {"uuid": snap.providers[*rp].uuid}, "resources": r})
-                })
-                .collect();
-            requests.push(json!({"allocations": list}));
+            out.push_str("{\"allocations\":[");
+            for (k, (rp, res)) in ar.allocations.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"resource_provider\":{\"uuid\":");
+                push_str(&mut out, &snap.providers[*rp].uuid);
+                out.push_str("},\"resources\":");
+                push_amounts(&mut out, &p, res);
+                out.push('}');
+            }
+            out.push_str("]}");
         }
     }
-    let mut summaries = Map::new();
-    for i in &cands.summaries {
+    out.push_str("],\"provider_summaries\":{");
+    for (n, i) in cands.summaries.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
         let rp = &snap.providers[*i];
-        let mut resources = Map::new();
+        push_str(&mut out, &rp.uuid);
+        out.push_str(":{\"resources\":{");
+        let mut first = true;
         for inv in &rp.inventories {
             if mv.at(27) || requested_classes.contains(&inv.resource_class) {
-                resources
-                    .insert(p.class_name(inv.resource_class), json!({"capacity": inv.capacity(), "used": inv.used}));
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                push_str(&mut out, &p.class_name(inv.resource_class));
+                let _ = write!(out, ":{{\"capacity\":{},\"used\":{}}}", inv.capacity(), inv.used);
             }
         }
-        let mut v = json!({"resources": resources});
+        out.push('}');
         if mv.at(17) {
             let mut names: Vec<String> = rp.traits.iter().map(|t| p.trait_name(*t)).collect();
             names.sort();
-            v["traits"] = json!(names);
+            out.push_str(",\"traits\":[");
+            for (k, t) in names.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                push_str(&mut out, t);
+            }
+            out.push(']');
         }
         if mv.at(29) {
-            v["parent_provider_uuid"] = json!(rp.parent.map(|p| snap.providers[p].uuid.clone()));
-            v["root_provider_uuid"] = json!(snap.providers[rp.root].uuid);
+            out.push_str(",\"parent_provider_uuid\":");
+            match rp.parent {
+                Some(parent) => push_str(&mut out, &snap.providers[parent].uuid),
+                None => out.push_str("null"),
+            }
+            out.push_str(",\"root_provider_uuid\":");
+            push_str(&mut out, &snap.providers[rp.root].uuid);
         }
-        summaries.insert(rp.uuid.clone(), v);
+        out.push('}');
     }
-    Ok(json_response(
-        mv,
-        StatusCode::OK,
-        json!({"allocation_requests": requests, "provider_summaries": summaries}),
-        None,
-    ))
+    out.push_str("}}");
+    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], out).into_response();
+    if mv.at(15) {
+        cache_headers(resp.headers_mut(), None);
+    }
+    Ok(resp)
+}
+
+/// A JSON string, escaped.
+fn push_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+    }
+}
+
+fn push_amounts(out: &mut String, p: &crate::core::Placement, res: &BTreeMap<i64, i64>) {
+    out.push('{');
+    for (k, (rc, amount)) in res.iter().enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        push_str(out, &p.class_name(*rc));
+        let _ = write!(out, ":{amount}");
+    }
+    out.push('}');
 }
 
 fn py_list(items: &[&String]) -> String {
