@@ -87,6 +87,7 @@ pub struct Placement {
     enforcer: Arc<policy::Enforcer>,
     names: RwLock<Names>,
     snapshot: tokio::sync::Mutex<SnapshotState>,
+    consumer_types: RwLock<HashMap<String, i64>>,
 }
 
 /// One provider's allocations of one consumer in a write.
@@ -124,6 +125,7 @@ impl Placement {
             enforcer,
             names: RwLock::new(Names::default()),
             snapshot: tokio::sync::Mutex::new(SnapshotState::default()),
+            consumer_types: RwLock::new(HashMap::new()),
         }
     }
 
@@ -303,6 +305,22 @@ impl Placement {
             self.reload_names().await?;
         }
         Ok(r)
+    }
+
+    /// A consumer type's id, made when new. Types are never deleted, so the
+    /// id is kept once known.
+    async fn consumer_type_id(&self, tx: &mut db::sqlx::AnyConnection, name: &str) -> ApiResult<i64> {
+        if let Some(id) = self.consumer_types.read().expect("consumer types lock").get(name) {
+            return Ok(*id);
+        }
+        let id = q::ensure_consumer_type(tx, name).await.map_err(db_err)?;
+        Ok(id)
+    }
+
+    /// Remembers consumer types once their transaction committed.
+    fn remember_consumer_types(&self, known: Vec<(String, i64)>) {
+        let mut m = self.consumer_types.write().expect("consumer types lock");
+        m.extend(known);
     }
 
     // ---------- the snapshot ----------
@@ -714,7 +732,7 @@ impl Placement {
                 (_, None) => self.config.incomplete_consumer_user_id.clone(),
             };
             let type_id = match &w.consumer_type {
-                Some(t) => Some(q::ensure_consumer_type(&mut tx, t).await.map_err(db_err)?),
+                Some(t) => Some(self.consumer_type_id(&mut tx, t).await?),
                 None => None,
             };
             match q::get_consumer(&mut tx, &w.consumer_uuid).await.map_err(db_err)? {
@@ -742,7 +760,12 @@ impl Placement {
                         return Err(conflict(format!("consumer generation conflict - expected null but got {g}"))
                             .with_code(CONCURRENT_UPDATE));
                     }
-                    let c = match q::insert_consumer(&mut tx, &w.consumer_uuid, &project, &user, type_id).await {
+                    // A new consumer with allocations starts at generation 1, as
+                    // Placement's create (0) and increment (1) leave it.
+                    let generation = i64::from(!w.allocations.is_empty());
+                    let c = match q::insert_consumer(&mut tx, &w.consumer_uuid, &project, &user, type_id, generation)
+                        .await
+                    {
                         Ok(c) => c,
                         Err(DbError::Conflict) => {
                             return Err(conflict(
@@ -794,27 +817,34 @@ impl Placement {
             }
         }
 
-        // Usage before, then drop the consumers' old allocations.
+        // Inventories with their usage before this write, then drop the
+        // consumers' old allocations (new consumers have none).
         let mut prev_usage: HashMap<(i64, i64), i64> = HashMap::new();
+        let mut inv_cache: HashMap<i64, Vec<InventoryRow>> = HashMap::new();
         for rp in providers.values() {
-            for (rc, used) in q::usages(&mut tx, rp.id).await.map_err(db_err)? {
-                prev_usage.insert((rp.id, rc), used);
+            let rows = q::inventories_with_usage(&mut tx, rp.id).await.map_err(db_err)?;
+            for (inv, used) in &rows {
+                prev_usage.insert((rp.id, inv.resource_class_id), *used);
             }
+            inv_cache.insert(rp.id, rows.into_iter().map(|(inv, _)| inv).collect());
         }
-        for w in writes {
-            touched.extend(q::delete_consumer_allocations(&mut tx, &w.consumer_uuid).await.map_err(db_err)?);
+        let mut usage_now = prev_usage.clone();
+        for (w, (_, _, is_new)) in writes.iter().zip(consumers.iter()) {
+            if *is_new {
+                continue;
+            }
+            for (rp, rc, used) in q::delete_consumer_allocations(&mut tx, &w.consumer_uuid).await.map_err(db_err)? {
+                touched.push(rp);
+                if let Some(u) = usage_now.get_mut(&(rp, rc)) {
+                    *u -= used;
+                }
+            }
         }
 
         // Capacity and constraints, against inventories and usage as they are now.
         let mut sums: HashMap<(i64, i64), i64> = HashMap::new();
         for (_, rp, rc, used) in &wanted {
             *sums.entry((*rp, *rc)).or_default() += used;
-        }
-        let mut inv_cache: HashMap<i64, Vec<InventoryRow>> = HashMap::new();
-        let mut usage_now: HashMap<i64, BTreeMap<i64, i64>> = HashMap::new();
-        for rp in providers.values() {
-            inv_cache.insert(rp.id, q::inventories(&mut tx, rp.id).await.map_err(db_err)?);
-            usage_now.insert(rp.id, q::usages(&mut tx, rp.id).await.map_err(db_err)?);
         }
         let uuid_of: HashMap<i64, &str> = providers.values().map(|p| (p.id, p.uuid.as_str())).collect();
         // A provider without any inventory of the requested classes.
@@ -844,7 +874,7 @@ impl Placement {
                     "Unable to allocate inventory: Unable to create allocation for '{rc_name}' on resource provider '{rp_uuid}'. The requested amount would violate inventory constraints."
                 )));
             }
-            let current = usage_now[rp].get(rc).copied().unwrap_or(0);
+            let current = usage_now.get(&(*rp, *rc)).copied().unwrap_or(0);
             let all = sums[&(*rp, *rc)];
             let capacity = inv.capacity();
             if capacity < (current + used) as f64 || capacity < (current + all) as f64 {
@@ -856,9 +886,9 @@ impl Placement {
                 }
             }
         }
-        for (i, rp, rc, used) in &wanted {
-            q::insert_allocation(&mut tx, *rp, &writes[*i].consumer_uuid, *rc, *used).await.map_err(db_err)?;
-        }
+        let rows: Vec<(i64, &str, i64, i64)> =
+            wanted.iter().map(|(i, rp, rc, used)| (*rp, writes[*i].consumer_uuid.as_str(), *rc, *used)).collect();
+        q::insert_allocations(&mut tx, &rows).await.map_err(db_err)?;
         for rp in providers.values() {
             if !q::increment_generation(&mut tx, rp.id, rp.generation).await.map_err(db_err)? {
                 return Err(conflict(
@@ -869,7 +899,7 @@ impl Placement {
             touched.push(rp.id);
         }
         for (c, seen, is_new) in &consumers {
-            if *is_new && !writes.iter().any(|w| w.consumer_uuid == c.uuid && !w.allocations.is_empty()) {
+            if *is_new {
                 continue;
             }
             if !q::update_consumer(&mut tx, c, *seen).await.map_err(db_err)? {
@@ -888,10 +918,18 @@ impl Placement {
                 .with_code(INVENTORY_INUSE));
             }
         }
-        let uuids: Vec<String> = writes.iter().map(|w| w.consumer_uuid.clone()).collect();
-        q::delete_consumers_without_allocations(&mut tx, &uuids).await.map_err(db_err)?;
+        let emptied: Vec<String> =
+            writes.iter().filter(|w| w.allocations.is_empty()).map(|w| w.consumer_uuid.clone()).collect();
+        q::delete_consumers_without_allocations(&mut tx, &emptied).await.map_err(db_err)?;
         q::log_changes(&mut tx, seq, &touched).await.map_err(db_err)?;
         tx.commit().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
+        self.remember_consumer_types(
+            consumers
+                .iter()
+                .zip(writes)
+                .filter_map(|((c, _, _), w)| Some((w.consumer_type.clone()?, c.consumer_type_id?)))
+                .collect(),
+        );
         Ok(())
     }
 
@@ -899,7 +937,8 @@ impl Placement {
     pub async fn delete_allocations(&self, consumer: &str) -> ApiResult<bool> {
         let mut tx = q::begin(&self.db).await.map_err(db_err)?;
         let seq = q::bump(&mut tx).await.map_err(db_err)?;
-        let rps = q::delete_consumer_allocations(&mut tx, consumer).await.map_err(db_err)?;
+        let rps: Vec<i64> =
+            q::delete_consumer_allocations(&mut tx, consumer).await.map_err(db_err)?.into_iter().map(|r| r.0).collect();
         if rps.is_empty() {
             return Ok(false);
         }

@@ -717,17 +717,19 @@ pub async fn insert_consumer(
     project_id: &str,
     user_id: &str,
     consumer_type_id: Option<i64>,
+    generation: i64,
 ) -> DbResult<ConsumerRow> {
     let ts = now();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO placement_consumers (uuid, project_id, user_id, generation, consumer_type_id, created_at, \
-         updated_at) VALUES ($1, $2, $3, 0, $4, $5, $5) RETURNING id",
+         updated_at) VALUES ($1, $2, $3, $6, $4, $5, $5) RETURNING id",
     )
     .bind(uuid)
     .bind(project_id)
     .bind(user_id)
     .bind(consumer_type_id)
     .bind(&ts)
+    .bind(generation)
     .fetch_one(&mut *tx)
     .await
     .map_err(e)?;
@@ -736,7 +738,7 @@ pub async fn insert_consumer(
         uuid: uuid.into(),
         project_id: project_id.into(),
         user_id: user_id.into(),
-        generation: 0,
+        generation,
         consumer_type_id,
         updated_at: ts,
     })
@@ -854,19 +856,60 @@ pub async fn provider_allocations(db: &Db, rp_id: i64) -> DbResult<Vec<Allocatio
         .collect())
 }
 
-pub async fn delete_consumer_allocations(tx: &mut AnyConnection, consumer: &str) -> DbResult<Vec<i64>> {
-    let rps: Vec<i64> =
-        sqlx::query_scalar("SELECT DISTINCT resource_provider_id FROM placement_allocations WHERE consumer_id = $1")
-            .bind(consumer)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(e)?;
-    sqlx::query("DELETE FROM placement_allocations WHERE consumer_id = $1")
-        .bind(consumer)
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?;
-    Ok(rps)
+/// Deletes a consumer's allocations; returns what they were:
+/// (provider id, class id, used).
+pub async fn delete_consumer_allocations(tx: &mut AnyConnection, consumer: &str) -> DbResult<Vec<(i64, i64, i64)>> {
+    let rows = sqlx::query(
+        "DELETE FROM placement_allocations WHERE consumer_id = $1 \
+         RETURNING resource_provider_id, resource_class_id, used",
+    )
+    .bind(consumer)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(e)?;
+    Ok(rows
+        .iter()
+        .map(|r| (get_i(r, "resource_provider_id"), get_i(r, "resource_class_id"), get_i(r, "used")))
+        .collect())
+}
+
+/// Inserts allocations (provider id, consumer uuid, class id, used) in one statement.
+pub async fn insert_allocations(tx: &mut AnyConnection, rows: &[(i64, &str, i64, i64)]) -> DbResult<()> {
+    let ts = now();
+    for chunk in rows.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO placement_allocations (resource_provider_id, consumer_id, resource_class_id, used, \
+             created_at, updated_at) VALUES ",
+        );
+        for (i, _) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            let b = i * 4;
+            sql.push_str(&format!("(${}, ${}, ${}, ${}, $1, $1)", b + 2, b + 3, b + 4, b + 5));
+        }
+        let mut q = sqlx::query(&sql).bind(&ts);
+        for (rp, consumer, rc, used) in chunk {
+            q = q.bind(*rp).bind(*consumer).bind(*rc).bind(*used);
+        }
+        q.execute(&mut *tx).await.map_err(e)?;
+    }
+    Ok(())
+}
+
+/// A provider's inventories, each with the sum of its allocations.
+pub async fn inventories_with_usage(conn: &mut AnyConnection, rp_id: i64) -> DbResult<Vec<(InventoryRow, i64)>> {
+    let rows = sqlx::query(
+        "SELECT i.resource_provider_id, i.resource_class_id, i.total, i.reserved, i.min_unit, i.max_unit, \
+         i.step_size, i.allocation_ratio, i.updated_at, CAST(COALESCE((SELECT SUM(a.used) FROM placement_allocations a \
+         WHERE a.resource_provider_id = i.resource_provider_id AND a.resource_class_id = i.resource_class_id), 0) \
+         AS BIGINT) AS used FROM placement_inventories i WHERE i.resource_provider_id = $1 ORDER BY i.resource_class_id",
+    )
+    .bind(rp_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(e)?;
+    Ok(rows.iter().map(|r| (inv_row(r), get_i(r, "used"))).collect())
 }
 
 pub async fn insert_allocation(tx: &mut AnyConnection, rp_id: i64, consumer: &str, rc: i64, used: i64) -> DbResult<()> {
