@@ -3,7 +3,7 @@
 //! with the database, policy, and the writes that must be checked together
 //! (inventories against usage, allocations against capacity, generations).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use api_core::{ApiError, ApiResult, RequestContext};
@@ -88,6 +88,31 @@ pub struct Placement {
     names: RwLock<Names>,
     snapshot: tokio::sync::Mutex<SnapshotState>,
     consumer_types: RwLock<HashMap<String, i64>>,
+    allocation_writes: std::sync::Mutex<WriteQueue>,
+}
+
+/// Allocation writes waiting for the writer task. Claims that arrive while a
+/// transaction commits are applied together in the next one, each inside its
+/// own savepoint, so concurrent claims share one commit (and one fsync).
+#[derive(Default)]
+struct WriteQueue {
+    jobs: Vec<WriteJob>,
+    running: bool,
+}
+
+struct WriteJob {
+    writes: Vec<ConsumerAllocations>,
+    reshape: Option<ReshapeInventories>,
+    done: tokio::sync::oneshot::Sender<ApiResult<()>>,
+}
+
+/// At most this many allocation writes share one transaction.
+const MAX_WRITE_BATCH: usize = 64;
+
+/// What one applied allocation write leaves for the end of its transaction.
+struct AppliedWrite {
+    touched: Vec<i64>,
+    consumer_types: Vec<(String, i64)>,
 }
 
 /// One provider's allocations of one consumer in a write.
@@ -126,6 +151,7 @@ impl Placement {
             names: RwLock::new(Names::default()),
             snapshot: tokio::sync::Mutex::new(SnapshotState::default()),
             consumer_types: RwLock::new(HashMap::new()),
+            allocation_writes: std::sync::Mutex::new(WriteQueue::default()),
         }
     }
 
@@ -681,70 +707,168 @@ impl Placement {
     /// checking capacity, inventory constraints and generations. Nothing is
     /// written unless everything passes.
     pub async fn set_allocations(
-        &self,
+        self: &Arc<Self>,
         writes: &[ConsumerAllocations],
         reshape: Option<ReshapeInventories>,
     ) -> ApiResult<()> {
-        let mut tx = q::begin(&self.db).await.map_err(db_err)?;
-        let seq = q::bump(&mut tx).await.map_err(db_err)?;
-        let mut touched: Vec<i64> = Vec::new();
-        let mut removed_inventory: Vec<(i64, String, i64)> = Vec::new();
+        let (done, result) = tokio::sync::oneshot::channel();
+        let start_writer = {
+            let mut queue = self.allocation_writes.lock().expect("allocation write queue lock");
+            queue.jobs.push(WriteJob { writes: writes.to_vec(), reshape, done });
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if start_writer {
+            let me = self.clone();
+            tokio::spawn(async move { me.run_allocation_writes().await });
+        }
+        result.await.unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The allocation writer stopped before answering; the allocations may not have been written. Read them back, then retry.",
+            ))
+        })
+    }
 
-        // Reshaper: inventories first, so the allocations below are checked against them.
-        if let Some(reshape) = reshape {
-            for (uuid, generation, invs) in reshape.providers {
-                let Some(rp) = q::get_provider(&mut tx, &uuid).await.map_err(db_err)? else {
-                    return Err(bad(format!(
-                        "Resource provider {uuid} in inventories not found: No resource provider with uuid {uuid} found"
-                    ))
-                    .with_code(RESOURCE_PROVIDER_NOT_FOUND));
-                };
-                if rp.generation != generation {
-                    return Err(conflict(format!(
-                        "resource provider generation conflict for provider {uuid}: actual: {}, given: {generation}",
-                        rp.generation
-                    ))
-                    .with_code(CONCURRENT_UPDATE));
+    /// The writer task: takes queued allocation writes in batches until none
+    /// is left. A panic fails only the writes of its batch (their callers get
+    /// an error), not the queue.
+    async fn run_allocation_writes(self: Arc<Self>) {
+        loop {
+            let jobs: Vec<WriteJob> = {
+                let mut queue = self.allocation_writes.lock().expect("allocation write queue lock");
+                if queue.jobs.is_empty() {
+                    queue.running = false;
+                    return;
                 }
-                let current = q::inventories(&mut tx, rp.id).await.map_err(db_err)?;
-                let keep: HashSet<i64> = invs.iter().map(|i| i.resource_class_id).collect();
-                for c in current.iter().filter(|c| !keep.contains(&c.resource_class_id)) {
-                    q::delete_inventory(&mut tx, rp.id, c.resource_class_id).await.map_err(db_err)?;
-                    removed_inventory.push((rp.id, uuid.clone(), c.resource_class_id));
+                let n = queue.jobs.len().min(MAX_WRITE_BATCH);
+                queue.jobs.drain(..n).collect()
+            };
+            let batch = std::panic::AssertUnwindSafe(self.write_allocation_batch(jobs));
+            if futures_util::FutureExt::catch_unwind(batch).await.is_err() {
+                tracing::error!("an allocation write batch panicked; its callers got a 500 and may retry");
+            }
+        }
+    }
+
+    /// One transaction for a batch of allocation writes. Plain claims are
+    /// checked and applied in memory against state read once for the whole
+    /// batch, then written in a few statements; reshapes and writes naming a
+    /// new consumer type go one by one, each in its own savepoint. A write
+    /// that fails is answered with its own error; the others commit together.
+    async fn write_allocation_batch(&self, jobs: Vec<WriteJob>) {
+        let mut tx = match q::begin(&self.db).await {
+            Ok(tx) => tx,
+            Err(e) => return fail_all(jobs, db_err(e)),
+        };
+        let seq = match q::bump(&mut tx).await {
+            Ok(seq) => seq,
+            Err(e) => return fail_all(jobs, db_err(e)),
+        };
+        let in_memory: Vec<bool> = jobs.iter().map(|j| self.claim_in_memory(j)).collect();
+        let mut results: Vec<Option<ApiResult<AppliedWrite>>> = jobs.iter().map(|_| None).collect();
+
+        if in_memory.iter().any(|m| *m) {
+            let claims: Vec<&WriteJob> = jobs.iter().zip(&in_memory).filter(|(_, m)| **m).map(|(j, _)| j).collect();
+            let mut state = match ClaimState::load(&mut tx, &claims).await {
+                Ok(st) => st,
+                Err(e) => return fail_all(jobs, db_err(e)),
+            };
+            for (i, job) in jobs.iter().enumerate().filter(|(i, _)| in_memory[*i]) {
+                results[i] = Some(match self.plan_claim(&state, &job.writes).await {
+                    Ok(plan) => Ok(state.apply(&job.writes, plan)),
+                    Err(e) => Err(e),
+                });
+            }
+            match state.flush(&mut tx).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return fail_all(
+                        jobs,
+                        conflict("Inventory and/or allocations changed while attempting to allocate: Another thread concurrently updated the data. Please retry your update").with_code(CONCURRENT_UPDATE),
+                    )
                 }
-                for inv in &invs {
-                    q::upsert_inventory(&mut tx, rp.id, inv).await.map_err(db_err)?;
-                }
-                if !q::increment_generation(&mut tx, rp.id, rp.generation).await.map_err(db_err)? {
-                    return Err(conflict("update conflict: Another thread concurrently updated the resource provider data. Please retry your update").with_code(CONCURRENT_UPDATE));
-                }
-                touched.push(rp.id);
+                Err(e) => return fail_all(jobs, db_err(e)),
             }
         }
 
-        // Consumers: generations, project/user/type.
-        let mut consumers: Vec<(ConsumerRow, i64, bool)> = Vec::new(); // (row to write, seen generation, is new)
+        let alone = jobs.len() == 1;
+        for (i, job) in jobs.iter().enumerate().filter(|(i, _)| !in_memory[*i]) {
+            let result = if alone {
+                self.apply_allocations(&mut tx, &job.writes, job.reshape.as_ref()).await
+            } else {
+                match db::sqlx::Acquire::begin(&mut *tx).await {
+                    Err(e) => Err(db_err(DbError::from_sqlx(e))),
+                    Ok(mut savepoint) => {
+                        let r = self.apply_allocations(&mut savepoint, &job.writes, job.reshape.as_ref()).await;
+                        let end = if r.is_ok() { savepoint.commit().await } else { savepoint.rollback().await };
+                        match end {
+                            Ok(()) => r,
+                            // The transaction is unusable now: fail the whole batch.
+                            Err(e) => return fail_all(jobs, db_err(DbError::from_sqlx(e))),
+                        }
+                    }
+                }
+            };
+            results[i] = Some(result);
+        }
+
+        let results: Vec<ApiResult<AppliedWrite>> =
+            results.into_iter().map(|r| r.expect("every job answered")).collect();
+        let touched: Vec<i64> = results.iter().flatten().flat_map(|a| a.touched.iter().copied()).collect();
+        if results.iter().any(|r| r.is_ok()) {
+            if let Err(e) = q::log_changes(&mut tx, seq, &touched).await {
+                return fail_all(jobs, db_err(e));
+            }
+            if let Err(e) = tx.commit().await {
+                return fail_all(jobs, db_err(DbError::from_sqlx(e)));
+            }
+        } else if let Err(e) = tx.rollback().await {
+            tracing::warn!(error = %e, "cannot roll back a failed allocation write");
+        }
+        for (job, result) in jobs.into_iter().zip(results) {
+            let answer = result.map(|applied| self.remember_consumer_types(applied.consumer_types));
+            let _ = job.done.send(answer);
+        }
+    }
+
+    /// Whether a write can be checked in memory: no reshape, consumer types
+    /// already known, each consumer named once.
+    fn claim_in_memory(&self, job: &WriteJob) -> bool {
+        if job.reshape.is_some() {
+            return false;
+        }
+        let known = self.consumer_types.read().expect("consumer types lock");
+        let mut seen = HashSet::new();
+        job.writes.iter().all(|w| {
+            seen.insert(w.consumer_uuid.as_str()) && w.consumer_type.as_ref().is_none_or(|t| known.contains_key(t))
+        })
+    }
+
+    /// The project and user a write gives its consumer, with the configured
+    /// stand-ins for writes before microversion 1.8.
+    fn consumer_owner(&self, w: &ConsumerAllocations) -> (String, String) {
+        let project = w.project_id.clone().unwrap_or_else(|| self.config.incomplete_consumer_project_id.clone());
+        let user = match (&w.project_id, &w.user_id) {
+            (Some(_), Some(u)) => u.clone(),
+            _ => self.config.incomplete_consumer_user_id.clone(),
+        };
+        (project, user)
+    }
+
+    /// Checks one claim against the batch's state as earlier claims left it.
+    async fn plan_claim(&self, st: &ClaimState, writes: &[ConsumerAllocations]) -> ApiResult<ClaimPlan> {
+        let mut consumers: Vec<(ConsumerRow, i64, bool)> = Vec::with_capacity(writes.len());
         for w in writes {
-            let project = w.project_id.clone().unwrap_or_else(|| self.config.incomplete_consumer_project_id.clone());
-            let user = match (&w.project_id, &w.user_id) {
-                (None, _) => self.config.incomplete_consumer_user_id.clone(),
-                (_, Some(u)) => u.clone(),
-                (_, None) => self.config.incomplete_consumer_user_id.clone(),
-            };
-            let type_id = match &w.consumer_type {
-                Some(t) => Some(self.consumer_type_id(&mut tx, t).await?),
-                None => None,
-            };
-            match q::get_consumer(&mut tx, &w.consumer_uuid).await.map_err(db_err)? {
+            let (project, user) = self.consumer_owner(w);
+            let type_id = w
+                .consumer_type
+                .as_ref()
+                .and_then(|t| self.consumer_types.read().expect("consumer types lock").get(t).copied());
+            match st.consumers.get(&w.consumer_uuid).cloned().flatten() {
                 Some(mut c) => {
                     if let Some(expected) = w.consumer_generation {
                         if expected != Some(c.generation) {
-                            return Err(conflict(format!(
-                                "consumer generation conflict - expected {} but got {}",
-                                c.generation,
-                                expected.map(|g| g.to_string()).unwrap_or_else(|| "None".into())
-                            ))
-                            .with_code(CONCURRENT_UPDATE));
+                            return Err(consumer_generation_conflict(c.generation, expected));
                         }
                     }
                     let seen = c.generation;
@@ -760,48 +884,65 @@ impl Placement {
                         return Err(conflict(format!("consumer generation conflict - expected null but got {g}"))
                             .with_code(CONCURRENT_UPDATE));
                     }
-                    // A new consumer with allocations starts at generation 1, as
-                    // Placement's create (0) and increment (1) leave it.
-                    let generation = i64::from(!w.allocations.is_empty());
-                    let c = match q::insert_consumer(&mut tx, &w.consumer_uuid, &project, &user, type_id, generation)
-                        .await
-                    {
-                        Ok(c) => c,
-                        Err(DbError::Conflict) => {
-                            return Err(conflict(
-                                "Inventory and/or allocations changed while attempting to allocate: Another thread concurrently updated the data. Please retry your update",
-                            )
-                            .with_code(CONCURRENT_UPDATE))
-                        }
-                        Err(e) => return Err(db_err(e)),
+                    let c = ConsumerRow {
+                        id: 0,
+                        uuid: w.consumer_uuid.clone(),
+                        project_id: project,
+                        user_id: user,
+                        generation: i64::from(!w.allocations.is_empty()),
+                        consumer_type_id: type_id,
+                        updated_at: String::new(),
                     };
                     consumers.push((c, 0, true));
                 }
             }
         }
-
-        // Providers named in the new allocations must exist.
         let mut providers: BTreeMap<String, ProviderRow> = BTreeMap::new();
-        for w in writes {
-            for a in &w.allocations {
-                if providers.contains_key(&a.provider_uuid) {
-                    continue;
-                }
-                match q::get_provider(&mut tx, &a.provider_uuid).await.map_err(db_err)? {
-                    Some(p) => {
-                        providers.insert(a.provider_uuid.clone(), p);
-                    }
-                    None => {
-                        return Err(bad(format!(
-                            "Allocation for resource provider '{}' that does not exist.",
-                            a.provider_uuid
-                        )))
-                    }
+        for a in writes.iter().flat_map(|w| &w.allocations) {
+            if providers.contains_key(&a.provider_uuid) {
+                continue;
+            }
+            let Some(p) = st.providers.get(&a.provider_uuid) else {
+                return Err(bad(format!(
+                    "Allocation for resource provider '{}' that does not exist.",
+                    a.provider_uuid
+                )));
+            };
+            providers.insert(a.provider_uuid.clone(), p.clone());
+        }
+        let wanted = self.wanted_allocations(writes, &providers).await?;
+        let mut inv_cache: HashMap<i64, Vec<InventoryRow>> = HashMap::new();
+        let mut prev_usage: HashMap<(i64, i64), i64> = HashMap::new();
+        for rp in providers.values() {
+            let invs = st.inventories.get(&rp.id).cloned().unwrap_or_default();
+            for inv in &invs {
+                let key = (rp.id, inv.resource_class_id);
+                prev_usage.insert(key, st.usage.get(&key).copied().unwrap_or(0));
+            }
+            inv_cache.insert(rp.id, invs);
+        }
+        let mut usage_now = prev_usage.clone();
+        for (w, (_, _, is_new)) in writes.iter().zip(&consumers) {
+            if *is_new {
+                continue;
+            }
+            for (rp, rc, used) in st.allocations.get(&w.consumer_uuid).into_iter().flatten() {
+                if let Some(u) = usage_now.get_mut(&(*rp, *rc)) {
+                    *u -= used;
                 }
             }
         }
-        // Resolve classes.
-        let mut wanted: Vec<(usize, i64, i64, i64)> = Vec::new(); // (write idx, rp id, rc, used)
+        self.check_capacity(&wanted, &providers, &inv_cache, &prev_usage, &usage_now)?;
+        Ok(ClaimPlan { consumers, providers: providers.into_keys().collect(), wanted })
+    }
+
+    /// Every (write index, provider id, class id, amount) the writes ask for.
+    async fn wanted_allocations(
+        &self,
+        writes: &[ConsumerAllocations],
+        providers: &BTreeMap<String, ProviderRow>,
+    ) -> ApiResult<Vec<(usize, i64, i64, i64)>> {
+        let mut wanted = Vec::new();
         for (i, w) in writes.iter().enumerate() {
             for a in &w.allocations {
                 let rp = &providers[&a.provider_uuid];
@@ -816,34 +957,22 @@ impl Placement {
                 }
             }
         }
+        Ok(wanted)
+    }
 
-        // Inventories with their usage before this write, then drop the
-        // consumers' old allocations (new consumers have none).
-        let mut prev_usage: HashMap<(i64, i64), i64> = HashMap::new();
-        let mut inv_cache: HashMap<i64, Vec<InventoryRow>> = HashMap::new();
-        for rp in providers.values() {
-            let rows = q::inventories_with_usage(&mut tx, rp.id).await.map_err(db_err)?;
-            for (inv, used) in &rows {
-                prev_usage.insert((rp.id, inv.resource_class_id), *used);
-            }
-            inv_cache.insert(rp.id, rows.into_iter().map(|(inv, _)| inv).collect());
-        }
-        let mut usage_now = prev_usage.clone();
-        for (w, (_, _, is_new)) in writes.iter().zip(consumers.iter()) {
-            if *is_new {
-                continue;
-            }
-            for (rp, rc, used) in q::delete_consumer_allocations(&mut tx, &w.consumer_uuid).await.map_err(db_err)? {
-                touched.push(rp);
-                if let Some(u) = usage_now.get_mut(&(rp, rc)) {
-                    *u -= used;
-                }
-            }
-        }
-
-        // Capacity and constraints, against inventories and usage as they are now.
+    /// Capacity and inventory constraints of `wanted`, against the usage
+    /// before the write (`prev_usage`) and without the replaced allocations
+    /// (`usage_now`).
+    fn check_capacity(
+        &self,
+        wanted: &[(usize, i64, i64, i64)],
+        providers: &BTreeMap<String, ProviderRow>,
+        inv_cache: &HashMap<i64, Vec<InventoryRow>>,
+        prev_usage: &HashMap<(i64, i64), i64>,
+        usage_now: &HashMap<(i64, i64), i64>,
+    ) -> ApiResult<()> {
         let mut sums: HashMap<(i64, i64), i64> = HashMap::new();
-        for (_, rp, rc, used) in &wanted {
+        for (_, rp, rc, used) in wanted {
             *sums.entry((*rp, *rc)).or_default() += used;
         }
         let uuid_of: HashMap<i64, &str> = providers.values().map(|p| (p.id, p.uuid.as_str())).collect();
@@ -861,7 +990,7 @@ impl Placement {
                 )));
             }
         }
-        for (_, rp, rc, used) in &wanted {
+        for (_, rp, rc, used) in wanted {
             let rp_uuid = uuid_of[rp];
             let rc_name = self.class_name(*rc);
             let Some(inv) = inv_cache[rp].iter().find(|i| i.resource_class_id == *rc) else {
@@ -886,11 +1015,152 @@ impl Placement {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The checks and writes of one allocation write, inside `tx`.
+    async fn apply_allocations(
+        &self,
+        tx: &mut db::sqlx::AnyConnection,
+        writes: &[ConsumerAllocations],
+        reshape: Option<&ReshapeInventories>,
+    ) -> ApiResult<AppliedWrite> {
+        let mut touched: Vec<i64> = Vec::new();
+        let mut removed_inventory: Vec<(i64, String, i64)> = Vec::new();
+
+        // Reshaper: inventories first, so the allocations below are checked against them.
+        if let Some(reshape) = reshape {
+            for (uuid, generation, invs) in &reshape.providers {
+                let (uuid, generation) = (uuid.clone(), *generation);
+                let Some(rp) = q::get_provider(tx, &uuid).await.map_err(db_err)? else {
+                    return Err(bad(format!(
+                        "Resource provider {uuid} in inventories not found: No resource provider with uuid {uuid} found"
+                    ))
+                    .with_code(RESOURCE_PROVIDER_NOT_FOUND));
+                };
+                if rp.generation != generation {
+                    return Err(conflict(format!(
+                        "resource provider generation conflict for provider {uuid}: actual: {}, given: {generation}",
+                        rp.generation
+                    ))
+                    .with_code(CONCURRENT_UPDATE));
+                }
+                let current = q::inventories(tx, rp.id).await.map_err(db_err)?;
+                let keep: HashSet<i64> = invs.iter().map(|i| i.resource_class_id).collect();
+                for c in current.iter().filter(|c| !keep.contains(&c.resource_class_id)) {
+                    q::delete_inventory(tx, rp.id, c.resource_class_id).await.map_err(db_err)?;
+                    removed_inventory.push((rp.id, uuid.clone(), c.resource_class_id));
+                }
+                for inv in invs {
+                    q::upsert_inventory(tx, rp.id, inv).await.map_err(db_err)?;
+                }
+                if !q::increment_generation(tx, rp.id, rp.generation).await.map_err(db_err)? {
+                    return Err(conflict("update conflict: Another thread concurrently updated the resource provider data. Please retry your update").with_code(CONCURRENT_UPDATE));
+                }
+                touched.push(rp.id);
+            }
+        }
+
+        // Consumers: generations, project/user/type.
+        let mut consumers: Vec<(ConsumerRow, i64, bool)> = Vec::new(); // (row to write, seen generation, is new)
+        for w in writes {
+            let (project, user) = self.consumer_owner(w);
+            let type_id = match &w.consumer_type {
+                Some(t) => Some(self.consumer_type_id(tx, t).await?),
+                None => None,
+            };
+            match q::get_consumer(tx, &w.consumer_uuid).await.map_err(db_err)? {
+                Some(mut c) => {
+                    if let Some(expected) = w.consumer_generation {
+                        if expected != Some(c.generation) {
+                            return Err(consumer_generation_conflict(c.generation, expected));
+                        }
+                    }
+                    let seen = c.generation;
+                    c.project_id = project;
+                    c.user_id = user;
+                    if type_id.is_some() {
+                        c.consumer_type_id = type_id;
+                    }
+                    consumers.push((c, seen, false));
+                }
+                None => {
+                    if let Some(Some(g)) = w.consumer_generation {
+                        return Err(conflict(format!("consumer generation conflict - expected null but got {g}"))
+                            .with_code(CONCURRENT_UPDATE));
+                    }
+                    // A new consumer with allocations starts at generation 1, as
+                    // Placement's create (0) and increment (1) leave it.
+                    let generation = i64::from(!w.allocations.is_empty());
+                    let c = match q::insert_consumer(tx, &w.consumer_uuid, &project, &user, type_id, generation)
+                        .await
+                    {
+                        Ok(c) => c,
+                        Err(DbError::Conflict) => {
+                            return Err(conflict(
+                                "Inventory and/or allocations changed while attempting to allocate: Another thread concurrently updated the data. Please retry your update",
+                            )
+                            .with_code(CONCURRENT_UPDATE))
+                        }
+                        Err(e) => return Err(db_err(e)),
+                    };
+                    consumers.push((c, 0, true));
+                }
+            }
+        }
+
+        // Providers named in the new allocations must exist.
+        let mut providers: BTreeMap<String, ProviderRow> = BTreeMap::new();
+        for w in writes {
+            for a in &w.allocations {
+                if providers.contains_key(&a.provider_uuid) {
+                    continue;
+                }
+                match q::get_provider(tx, &a.provider_uuid).await.map_err(db_err)? {
+                    Some(p) => {
+                        providers.insert(a.provider_uuid.clone(), p);
+                    }
+                    None => {
+                        return Err(bad(format!(
+                            "Allocation for resource provider '{}' that does not exist.",
+                            a.provider_uuid
+                        )))
+                    }
+                }
+            }
+        }
+        let wanted = self.wanted_allocations(writes, &providers).await?;
+
+        // Inventories with their usage before this write, then drop the
+        // consumers' old allocations (new consumers have none).
+        let mut prev_usage: HashMap<(i64, i64), i64> = HashMap::new();
+        let mut inv_cache: HashMap<i64, Vec<InventoryRow>> = HashMap::new();
+        for rp in providers.values() {
+            let rows = q::inventories_with_usage(tx, rp.id).await.map_err(db_err)?;
+            for (inv, used) in &rows {
+                prev_usage.insert((rp.id, inv.resource_class_id), *used);
+            }
+            inv_cache.insert(rp.id, rows.into_iter().map(|(inv, _)| inv).collect());
+        }
+        let mut usage_now = prev_usage.clone();
+        for (w, (_, _, is_new)) in writes.iter().zip(consumers.iter()) {
+            if *is_new {
+                continue;
+            }
+            for (rp, rc, used) in q::delete_consumer_allocations(tx, &w.consumer_uuid).await.map_err(db_err)? {
+                touched.push(rp);
+                if let Some(u) = usage_now.get_mut(&(rp, rc)) {
+                    *u -= used;
+                }
+            }
+        }
+
+        self.check_capacity(&wanted, &providers, &inv_cache, &prev_usage, &usage_now)?;
         let rows: Vec<(i64, &str, i64, i64)> =
             wanted.iter().map(|(i, rp, rc, used)| (*rp, writes[*i].consumer_uuid.as_str(), *rc, *used)).collect();
-        q::insert_allocations(&mut tx, &rows).await.map_err(db_err)?;
+        q::insert_allocations(tx, &rows).await.map_err(db_err)?;
         for rp in providers.values() {
-            if !q::increment_generation(&mut tx, rp.id, rp.generation).await.map_err(db_err)? {
+            if !q::increment_generation(tx, rp.id, rp.generation).await.map_err(db_err)? {
                 return Err(conflict(
                     "Inventory and/or allocations changed while attempting to allocate: Another thread concurrently updated the resource provider data. Please retry your update",
                 )
@@ -902,7 +1172,7 @@ impl Placement {
             if *is_new {
                 continue;
             }
-            if !q::update_consumer(&mut tx, c, *seen).await.map_err(db_err)? {
+            if !q::update_consumer(tx, c, *seen).await.map_err(db_err)? {
                 return Err(conflict(
                     "Inventory and/or allocations changed while attempting to allocate: Another thread concurrently updated the data. Please retry your update",
                 )
@@ -910,7 +1180,7 @@ impl Placement {
             }
         }
         for (rp_id, rp_uuid, rc) in &removed_inventory {
-            if !q::classes_in_use(&mut tx, *rp_id, &[*rc]).await.map_err(db_err)?.is_empty() {
+            if !q::classes_in_use(tx, *rp_id, &[*rc]).await.map_err(db_err)?.is_empty() {
                 return Err(conflict(format!(
                     "update conflict: Inventory for '{}' on resource provider '{rp_uuid}' in use.",
                     self.class_name(*rc)
@@ -920,17 +1190,13 @@ impl Placement {
         }
         let emptied: Vec<String> =
             writes.iter().filter(|w| w.allocations.is_empty()).map(|w| w.consumer_uuid.clone()).collect();
-        q::delete_consumers_without_allocations(&mut tx, &emptied).await.map_err(db_err)?;
-        q::log_changes(&mut tx, seq, &touched).await.map_err(db_err)?;
-        tx.commit().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
-        self.remember_consumer_types(
-            consumers
-                .iter()
-                .zip(writes)
-                .filter_map(|((c, _, _), w)| Some((w.consumer_type.clone()?, c.consumer_type_id?)))
-                .collect(),
-        );
-        Ok(())
+        q::delete_consumers_without_allocations(tx, &emptied).await.map_err(db_err)?;
+        let consumer_types = consumers
+            .iter()
+            .zip(writes)
+            .filter_map(|((c, _, _), w)| Some((w.consumer_type.clone()?, c.consumer_type_id?)))
+            .collect();
+        Ok(AppliedWrite { touched, consumer_types })
     }
 
     /// Deletes every allocation of a consumer; false when it has none.
@@ -946,6 +1212,174 @@ impl Placement {
         q::log_changes(&mut tx, seq, &rps).await.map_err(db_err)?;
         tx.commit().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
         Ok(true)
+    }
+}
+
+fn consumer_generation_conflict(actual: i64, expected: Option<i64>) -> ApiError {
+    conflict(format!(
+        "consumer generation conflict - expected {actual} but got {}",
+        expected.map(|g| g.to_string()).unwrap_or_else(|| "None".into())
+    ))
+    .with_code(CONCURRENT_UPDATE)
+}
+
+/// A claim that passed its checks: each write's consumer as it will be
+/// (row, generation seen, new), the providers it allocates from, and the
+/// (write index, provider id, class id, amount) it asks for.
+struct ClaimPlan {
+    consumers: Vec<(ConsumerRow, i64, bool)>,
+    providers: Vec<String>,
+    wanted: Vec<(usize, i64, i64, i64)>,
+}
+
+/// What a batch of claims reads, loaded once and changed in memory as each
+/// claim passes; `flush` writes the difference.
+struct ClaimState {
+    /// Consumer uuid -> the row now (`None`: no such consumer).
+    consumers: HashMap<String, Option<ConsumerRow>>,
+    initial_consumers: HashMap<String, Option<ConsumerRow>>,
+    /// Consumer uuid -> (provider id, class id, used).
+    allocations: HashMap<String, Vec<(i64, i64, i64)>>,
+    changed_allocations: BTreeSet<String>,
+    /// Providers named in the claims, by uuid, with their generation now.
+    providers: HashMap<String, ProviderRow>,
+    initial_generations: HashMap<i64, i64>,
+    inventories: HashMap<i64, Vec<InventoryRow>>,
+    usage: HashMap<(i64, i64), i64>,
+}
+
+impl ClaimState {
+    async fn load(tx: &mut db::sqlx::AnyConnection, jobs: &[&WriteJob]) -> db::DbResult<ClaimState> {
+        let writes = || jobs.iter().flat_map(|j| &j.writes);
+        let consumer_uuids: Vec<String> =
+            writes().map(|w| w.consumer_uuid.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        let provider_uuids: Vec<String> = writes()
+            .flat_map(|w| w.allocations.iter().map(|a| a.provider_uuid.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut consumers: HashMap<String, Option<ConsumerRow>> =
+            consumer_uuids.iter().map(|u| (u.clone(), None)).collect();
+        let found = q::consumers_by_uuids(tx, &consumer_uuids).await?;
+        let existing: Vec<String> = found.iter().map(|c| c.uuid.clone()).collect();
+        for c in found {
+            consumers.insert(c.uuid.clone(), Some(c));
+        }
+        let mut allocations: HashMap<String, Vec<(i64, i64, i64)>> = HashMap::new();
+        if !existing.is_empty() {
+            for (consumer, rp, rc, used) in q::allocations_of_consumers(tx, &existing).await? {
+                allocations.entry(consumer).or_default().push((rp, rc, used));
+            }
+        }
+        let providers: HashMap<String, ProviderRow> = if provider_uuids.is_empty() {
+            HashMap::new()
+        } else {
+            q::providers_by_uuids(tx, &provider_uuids).await?.into_iter().map(|p| (p.uuid.clone(), p)).collect()
+        };
+        let ids: Vec<i64> = providers.values().map(|p| p.id).collect();
+        let mut inventories: HashMap<i64, Vec<InventoryRow>> = HashMap::new();
+        let mut usage = HashMap::new();
+        if !ids.is_empty() {
+            for (inv, used) in q::inventories_with_usage_of(tx, &ids).await? {
+                usage.insert((inv.resource_provider_id, inv.resource_class_id), used);
+                inventories.entry(inv.resource_provider_id).or_default().push(inv);
+            }
+        }
+        Ok(ClaimState {
+            initial_consumers: consumers.clone(),
+            consumers,
+            allocations,
+            changed_allocations: BTreeSet::new(),
+            initial_generations: providers.values().map(|p| (p.id, p.generation)).collect(),
+            providers,
+            inventories,
+            usage,
+        })
+    }
+
+    /// Applies a checked claim to the state; returns what it touched.
+    fn apply(&mut self, writes: &[ConsumerAllocations], plan: ClaimPlan) -> AppliedWrite {
+        let mut touched = Vec::new();
+        for (i, (w, (mut c, seen, is_new))) in writes.iter().zip(plan.consumers).enumerate() {
+            for (rp, rc, used) in self.allocations.remove(&w.consumer_uuid).unwrap_or_default() {
+                touched.push(rp);
+                if let Some(u) = self.usage.get_mut(&(rp, rc)) {
+                    *u -= used;
+                }
+            }
+            let new: Vec<(i64, i64, i64)> =
+                plan.wanted.iter().filter(|x| x.0 == i).map(|(_, rp, rc, used)| (*rp, *rc, *used)).collect();
+            for (rp, rc, used) in &new {
+                *self.usage.entry((*rp, *rc)).or_default() += used;
+            }
+            self.changed_allocations.insert(w.consumer_uuid.clone());
+            if new.is_empty() {
+                self.consumers.insert(w.consumer_uuid.clone(), None);
+            } else {
+                if !is_new {
+                    c.generation = seen + 1;
+                }
+                self.allocations.insert(w.consumer_uuid.clone(), new);
+                self.consumers.insert(w.consumer_uuid.clone(), Some(c));
+            }
+        }
+        for uuid in &plan.providers {
+            if let Some(p) = self.providers.get_mut(uuid) {
+                p.generation += 1;
+                touched.push(p.id);
+            }
+        }
+        AppliedWrite { touched, consumer_types: Vec::new() }
+    }
+
+    /// Writes what the applied claims changed; false when a consumer or
+    /// provider changed underneath (then the transaction must not commit).
+    async fn flush(&self, tx: &mut db::sqlx::AnyConnection) -> db::DbResult<bool> {
+        let changed: Vec<String> = self.changed_allocations.iter().cloned().collect();
+        if changed.is_empty() {
+            return Ok(true);
+        }
+        let mut inserts: Vec<&ConsumerRow> = Vec::new();
+        let mut gone: Vec<String> = Vec::new();
+        for uuid in &changed {
+            match (&self.initial_consumers[uuid], &self.consumers[uuid]) {
+                (None, Some(c)) => inserts.push(c),
+                (Some(before), Some(c)) => {
+                    if !q::set_consumer(tx, c, before.generation).await? {
+                        return Ok(false);
+                    }
+                }
+                (Some(_), None) => gone.push(uuid.clone()),
+                (None, None) => {}
+            }
+        }
+        let had_allocations: Vec<String> =
+            changed.iter().filter(|u| self.initial_consumers[*u].is_some()).cloned().collect();
+        if !had_allocations.is_empty() {
+            q::delete_allocations_of_consumers(tx, &had_allocations).await?;
+        }
+        q::insert_consumers(tx, &inserts).await?;
+        let rows: Vec<(i64, &str, i64, i64)> = changed
+            .iter()
+            .flat_map(|u| {
+                self.allocations.get(u).into_iter().flatten().map(move |(rp, rc, used)| (*rp, u.as_str(), *rc, *used))
+            })
+            .collect();
+        q::insert_allocations(tx, &rows).await?;
+        q::delete_consumers_without_allocations(tx, &gone).await?;
+        let generations: Vec<(i64, i64, i64)> = self
+            .providers
+            .values()
+            .filter(|p| self.initial_generations[&p.id] != p.generation)
+            .map(|p| (p.id, self.initial_generations[&p.id], p.generation))
+            .collect();
+        q::set_provider_generations(tx, &generations).await
+    }
+}
+
+fn fail_all(jobs: Vec<WriteJob>, error: ApiError) {
+    for job in jobs {
+        let _ = job.done.send(Err(error.clone()));
     }
 }
 

@@ -67,12 +67,16 @@ pub async fn log_changes(tx: &mut AnyConnection, seq: i64, providers: &[i64]) ->
     let mut ids: Vec<i64> = providers.to_vec();
     ids.sort_unstable();
     ids.dedup();
+    // Bound values, not literals: the statement text then depends only on the
+    // number of providers and stays in the prepared-statement cache.
     for chunk in ids.chunks(400) {
-        let values: Vec<String> = chunk.iter().map(|id| format!("({seq}, {id})")).collect();
-        sqlx::query(&format!("INSERT INTO placement_changes (seq, resource_provider_id) VALUES {}", values.join(",")))
-            .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+        let values: Vec<String> = (0..chunk.len()).map(|i| format!("($1, ${})", i + 2)).collect();
+        let sql = format!("INSERT INTO placement_changes (seq, resource_provider_id) VALUES {}", values.join(","));
+        let mut q = sqlx::query(&sql).bind(seq);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *tx).await.map_err(e)?;
     }
     Ok(())
 }
@@ -973,4 +977,168 @@ pub async fn consumer_counts(db: &Db, project_id: &str, user_id: Option<&str>) -
     }
     let rows = q.fetch_all(db.reader()).await.map_err(e)?;
     Ok(rows.iter().map(|r| (get_os(r, "ctype"), get_i(r, "n"))).collect())
+}
+
+// ---------- batched allocation writes ----------
+
+/// `$from, $from+1, ...` for `n` bound values.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+pub async fn consumers_by_uuids(tx: &mut AnyConnection, uuids: &[String]) -> DbResult<Vec<ConsumerRow>> {
+    let mut out = Vec::with_capacity(uuids.len());
+    for chunk in uuids.chunks(500) {
+        let sql = format!(
+            "SELECT id, uuid, project_id, user_id, generation, consumer_type_id, updated_at FROM placement_consumers \
+             WHERE uuid IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for u in chunk {
+            q = q.bind(u);
+        }
+        out.extend(q.fetch_all(&mut *tx).await.map_err(e)?.iter().map(consumer_row));
+    }
+    Ok(out)
+}
+
+pub async fn providers_by_uuids(tx: &mut AnyConnection, uuids: &[String]) -> DbResult<Vec<ProviderRow>> {
+    let mut out = Vec::with_capacity(uuids.len());
+    for chunk in uuids.chunks(500) {
+        let sql = format!("{RP_SELECT} WHERE rp.uuid IN ({})", placeholders(1, chunk.len()));
+        let mut q = sqlx::query(&sql);
+        for u in chunk {
+            q = q.bind(u);
+        }
+        out.extend(q.fetch_all(&mut *tx).await.map_err(e)?.iter().map(rp_row));
+    }
+    Ok(out)
+}
+
+/// The inventories of several providers, each with the sum of its allocations.
+pub async fn inventories_with_usage_of(tx: &mut AnyConnection, ids: &[i64]) -> DbResult<Vec<(InventoryRow, i64)>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT i.resource_provider_id, i.resource_class_id, i.total, i.reserved, i.min_unit, i.max_unit, \
+             i.step_size, i.allocation_ratio, i.updated_at, CAST(COALESCE((SELECT SUM(a.used) FROM \
+             placement_allocations a WHERE a.resource_provider_id = i.resource_provider_id AND \
+             a.resource_class_id = i.resource_class_id), 0) AS BIGINT) AS used FROM placement_inventories i \
+             WHERE i.resource_provider_id IN ({}) ORDER BY i.resource_provider_id, i.resource_class_id",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        out.extend(q.fetch_all(&mut *tx).await.map_err(e)?.iter().map(|r| (inv_row(r), get_i(r, "used"))));
+    }
+    Ok(out)
+}
+
+/// The allocations of several consumers: (consumer uuid, provider id, class id, used).
+pub async fn allocations_of_consumers(
+    tx: &mut AnyConnection,
+    uuids: &[String],
+) -> DbResult<Vec<(String, i64, i64, i64)>> {
+    let mut out = Vec::new();
+    for chunk in uuids.chunks(500) {
+        let sql = format!(
+            "SELECT consumer_id, resource_provider_id, resource_class_id, used FROM placement_allocations \
+             WHERE consumer_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for u in chunk {
+            q = q.bind(u);
+        }
+        out.extend(q.fetch_all(&mut *tx).await.map_err(e)?.iter().map(|r| {
+            (get_s(r, "consumer_id"), get_i(r, "resource_provider_id"), get_i(r, "resource_class_id"), get_i(r, "used"))
+        }));
+    }
+    Ok(out)
+}
+
+pub async fn delete_allocations_of_consumers(tx: &mut AnyConnection, uuids: &[String]) -> DbResult<()> {
+    for chunk in uuids.chunks(500) {
+        let sql = format!("DELETE FROM placement_allocations WHERE consumer_id IN ({})", placeholders(1, chunk.len()));
+        let mut q = sqlx::query(&sql);
+        for u in chunk {
+            q = q.bind(u);
+        }
+        q.execute(&mut *tx).await.map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Inserts consumers (uuid, project, user, type, generation) in few statements.
+pub async fn insert_consumers(tx: &mut AnyConnection, rows: &[&ConsumerRow]) -> DbResult<()> {
+    let ts = now();
+    for chunk in rows.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO placement_consumers (uuid, project_id, user_id, consumer_type_id, generation, created_at, \
+             updated_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            let b = i * 5;
+            sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, $1, $1)", b + 2, b + 3, b + 4, b + 5, b + 6));
+        }
+        let mut q = sqlx::query(&sql).bind(&ts);
+        for c in chunk {
+            q = q.bind(&c.uuid).bind(&c.project_id).bind(&c.user_id).bind(c.consumer_type_id).bind(c.generation);
+        }
+        q.execute(&mut *tx).await.map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Writes a consumer's project, user, type and generation if its generation
+/// is still `seen`; false when another writer changed it first.
+pub async fn set_consumer(tx: &mut AnyConnection, c: &ConsumerRow, seen: i64) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE placement_consumers SET project_id = $1, user_id = $2, consumer_type_id = $3, generation = $4, \
+         updated_at = $5 WHERE id = $6 AND generation = $7",
+    )
+    .bind(&c.project_id)
+    .bind(&c.user_id)
+    .bind(c.consumer_type_id)
+    .bind(c.generation)
+    .bind(now())
+    .bind(c.id)
+    .bind(seen)
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Sets provider generations (id, seen, new) in one statement; false unless
+/// every provider still had its `seen` generation.
+pub async fn set_provider_generations(tx: &mut AnyConnection, changes: &[(i64, i64, i64)]) -> DbResult<bool> {
+    for chunk in changes.chunks(200) {
+        let mut cases = String::new();
+        let mut conds = Vec::with_capacity(chunk.len());
+        for i in 0..chunk.len() {
+            let b = 2 + i * 3;
+            cases.push_str(&format!(" WHEN ${b} THEN ${}", b + 2));
+            conds.push(format!("(id = ${b} AND generation = ${})", b + 1));
+        }
+        let sql = format!(
+            "UPDATE placement_resource_providers SET generation = CASE id{cases} END, updated_at = $1 WHERE {}",
+            conds.join(" OR ")
+        );
+        let mut q = sqlx::query(&sql).bind(now());
+        for (id, seen, new) in chunk {
+            q = q.bind(*id).bind(*seen).bind(*new);
+        }
+        let r = q.execute(&mut *tx).await.map_err(e)?;
+        if r.rows_affected() != chunk.len() as u64 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
