@@ -396,3 +396,77 @@ async fn claims_racing_inventory_changes_stay_consistent() {
     assert!(claimed <= 20, "claimed {claimed} of 20");
     pl.stop().await;
 }
+
+/// Claims that arrive together may share a transaction: a bad one among
+/// them gets its own error and the others still land; consumers moving
+/// their allocations at the same time keep their books straight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mixed_claims_racing_each_get_their_own_answer() {
+    let pl = Pl::start().await;
+    let rp = pl.rp("mixed").await;
+    pl.inventory(&rp, json!({"VCPU": {"total": 100, "max_unit": 4, "allocation_ratio": 1.0}})).await;
+    // Ten consumers already hold 1 VCPU each; they will move to 2.
+    let holders: Vec<String> = (0..10).map(|_| new_uuid()).collect();
+    for c in &holders {
+        let r = pl
+            .put(
+                LATEST,
+                &format!("/allocations/{c}"),
+                json!({"allocations": on(&rp, json!({"VCPU": 1})), "project_id": PROJECT, "user_id": USER,
+                    "consumer_generation": null, "consumer_type": "INSTANCE"}),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{}", r.body);
+    }
+    let fresh: Vec<String> = (0..50).map(|_| new_uuid()).collect();
+    let missing = new_uuid();
+    let answers = race(&pl, 50, |i| {
+        let (consumer, resources, provider, generation) = match i % 5 {
+            // A consumer growing from 1 to 2 VCPU, with its generation.
+            0 => (holders[i / 5].clone(), json!({"VCPU": 2}), rp.clone(), json!(1)),
+            // Over max_unit: 409 for this claim only.
+            1 => (fresh[i].clone(), json!({"VCPU": 5}), rp.clone(), Value::Null),
+            // A provider that does not exist: 400 for this claim only.
+            2 => (fresh[i].clone(), json!({"VCPU": 1}), missing.clone(), Value::Null),
+            // Claims that fit.
+            _ => (fresh[i].clone(), json!({"VCPU": 1}), rp.clone(), Value::Null),
+        };
+        let body = json!({"allocations": on(&provider, resources), "project_id": PROJECT, "user_id": USER,
+            "consumer_generation": generation, "consumer_type": "INSTANCE"});
+        (Method::PUT, format!("/allocations/{consumer}"), "1.39", body)
+    })
+    .await;
+    for (i, (status, body)) in answers.iter().enumerate() {
+        match i % 5 {
+            1 => {
+                assert_eq!(*status, 409, "claim {i}: {body}");
+                placement_error(body, 409, UNDEFINED).unwrap_or_else(|e| panic!("claim {i}: {e}"));
+                assert!(body.to_string().contains("would violate inventory constraints"), "claim {i}: {body}");
+            }
+            2 => {
+                assert_eq!(*status, 400, "claim {i}: {body}");
+                assert!(body.to_string().contains("that does not exist"), "claim {i}: {body}");
+            }
+            _ => assert_eq!(*status, 204, "claim {i}: {body}"),
+        }
+    }
+    // 10 holders at 2 VCPU + 20 fresh claims at 1.
+    assert_eq!(pl.usages(&rp).await, json!({"VCPU": 40}));
+    assert_eq!(allocated(&pl, &rp).await, BTreeMap::from([("VCPU".to_string(), 40)]));
+    for c in &holders {
+        let a = pl.get_ok(LATEST, &format!("/allocations/{c}")).await;
+        assert_eq!(a["allocations"][&rp]["resources"], json!({"VCPU": 2}), "{c}");
+        assert_eq!(a["consumer_generation"], json!(2), "{c}");
+    }
+    for (i, c) in fresh.iter().enumerate() {
+        let a = pl.get_ok(LATEST, &format!("/allocations/{c}")).await;
+        if i % 5 >= 3 {
+            assert_eq!(a["consumer_generation"], json!(1), "{c}");
+        } else {
+            assert_eq!(a, json!({"allocations": {}}), "claim {i} left something behind");
+        }
+    }
+    let u = pl.get_ok(LATEST, &format!("/usages?project_id={PROJECT}")).await;
+    assert_eq!(u["usages"]["INSTANCE"], json!({"VCPU": 40, "consumer_count": 30}));
+    pl.stop().await;
+}
