@@ -21,6 +21,7 @@ import time
 import traceback
 import uuid
 
+import image_flows
 import placement_flows
 
 
@@ -336,6 +337,14 @@ def placement_sdk(c: Cloud):
     yield from placement_flows.sdk_flows(c, check)
 
 
+def image(c: Cloud):
+    yield from image_flows.flows(c, check)
+
+
+def image_sdk(c: Cloud):
+    yield from image_flows.sdk_flows(c, check)
+
+
 def restart_keeps_state(c: Cloud):
     before = c.osj("project", "list")
     c.stop()
@@ -354,7 +363,7 @@ def main():
     c = Cloud(os.path.abspath(a.binary), a.venv, a.postgres)
     n = 0
     try:
-        for suite in (flows, sdk_flows, placement, placement_sdk, restart_keeps_state):
+        for suite in (flows, sdk_flows, placement, placement_sdk, image, image_sdk, restart_keeps_state):
             for what in suite(c):
                 n += 1
                 print(f"ok {n} - {what}", flush=True)

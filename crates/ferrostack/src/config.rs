@@ -17,6 +17,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub identity: identity::IdentityConfig,
     pub placement: placement::PlacementConfig,
+    pub image: image::ImageConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -69,6 +70,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             identity: identity::IdentityConfig::default(),
             placement: placement::PlacementConfig::default(),
+            image: image::ImageConfig::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ use axum::Router;
 use db::Db;
 use identity::bootstrap::{bootstrap, BootstrapParams};
 use identity::Identity;
+use image::Images;
 use placement::Placement;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -24,23 +25,28 @@ use crate::config::Config;
 
 /// Every migration of every service, in order.
 pub fn migrations() -> Vec<&'static [db::MigrationSet]> {
-    vec![identity::MIGRATIONS, placement::MIGRATIONS]
+    vec![identity::MIGRATIONS, placement::MIGRATIONS, image::MIGRATIONS]
 }
 
 /// Every policy default of every service, by service type.
 pub fn policy_defaults() -> Vec<(&'static str, &'static [policy::RuleDefault])> {
-    vec![("identity", identity::policies::DEFAULTS), ("placement", placement::policies::DEFAULTS)]
+    vec![
+        ("identity", identity::policies::DEFAULTS),
+        ("placement", placement::policies::DEFAULTS),
+        ("image", image::policies::DEFAULTS),
+    ]
 }
 
 /// Services in the catalog: (type, name, path under the public URL).
 pub const SERVICES: &[(&str, &str, &str)] =
-    &[("identity", "keystone", "/identity"), ("placement", "placement", "/placement")];
+    &[("identity", "keystone", "/identity"), ("placement", "placement", "/placement"), ("image", "glance", "/image")];
 
 pub struct Controller {
     pub config: Config,
     pub db: Db,
     pub identity: Arc<Identity>,
     pub placement: Arc<Placement>,
+    pub image: Arc<Images>,
     pub metrics: Arc<Metrics>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -83,6 +89,20 @@ impl Controller {
         let enforcer = Arc::new(enforcer(&config)?);
         let placement = Placement::new(db.clone(), config.placement.clone(), enforcer.clone());
         placement.init().await.context("cannot load the standard traits into the placement tables")?;
+        let store_dir = match config.image.filesystem_store_datadir.as_str() {
+            "" => config.data_dir.join("images"),
+            dir => std::path::PathBuf::from(dir),
+        };
+        let store = image::store::FilesystemStore::new(&store_dir)
+            .with_context(|| format!("cannot create the image store directory {}", store_dir.display()))?;
+        let images = Images::new(
+            db.clone(),
+            config.image.clone(),
+            enforcer.clone(),
+            Arc::new(store),
+            format!("{}/image", config.public_url()),
+        );
+        images.recover_stale_uploads().await.map_err(|e| anyhow::anyhow!(e.message))?;
         let identity = Identity::new(
             db.clone(),
             config.identity.clone(),
@@ -95,6 +115,7 @@ impl Controller {
             db,
             identity: Arc::new(identity),
             placement: Arc::new(placement),
+            image: Arc::new(images),
             metrics: Arc::new(Metrics::default()),
             tasks: Vec::new(),
         })
@@ -138,14 +159,27 @@ impl Controller {
         Router::new()
             .nest("/identity", service(identity::router(self.identity.clone()), "identity", FaultFormat::Keystone))
             .nest("/placement", service(placement::router(self.placement.clone()), "placement", FaultFormat::Placement))
+            .nest("/image", service(image::router(self.image.clone()), "image", FaultFormat::Glance))
             .route("/healthcheck", get(healthcheck).with_state(self.db.clone()))
             .route("/metrics", get(metrics).with_state(self.metrics.clone()))
             .layer(DefaultBodyLimit::max(self.config.api.max_body_size))
             .layer(from_fn(api_core::request_id::layer))
     }
 
-    /// Starts the background tasks (revocation sync across controllers).
+    /// Starts the background tasks (revocation sync across controllers,
+    /// cut-off image uploads).
     pub fn start_tasks(&mut self) {
+        let images = self.image.clone();
+        let every = Duration::from_secs((self.config.image.upload_lease_seconds / 2).max(1));
+        self.tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = images.recover_stale_uploads().await {
+                    tracing::warn!(error = %e.message, "cannot check for cut-off image uploads");
+                }
+            }
+        }));
         let id = self.identity.clone();
         let every = Duration::from_secs(self.config.identity.revocation_refresh_interval.max(1));
         self.tasks.push(tokio::spawn(async move {

@@ -1,0 +1,381 @@
+//! SQL for the image tables.
+
+use std::collections::BTreeMap;
+
+use db::sqlx::{self, Any, AnyConnection};
+use db::{AnyRow, Db, DbError, DbResult, Row};
+
+use crate::model::*;
+
+pub static MIGRATIONS: &[db::MigrationSet] = &[db::MigrationSet {
+    version: 3000,
+    description: "image initial schema",
+    sqlite: include_str!("../migrations/3000_initial.sql"),
+    postgres: include_str!("../migrations/3000_initial.sql"),
+}];
+
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+fn e(err: sqlx::Error) -> DbError {
+    DbError::from_sqlx(err)
+}
+
+/// Glance's timestamps: whole seconds, UTC, `Z`.
+pub fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn get_s(r: &AnyRow, c: &str) -> String {
+    r.try_get::<String, _>(c).unwrap_or_default()
+}
+fn get_os(r: &AnyRow, c: &str) -> Option<String> {
+    r.try_get::<Option<String>, _>(c).ok().flatten()
+}
+fn get_i(r: &AnyRow, c: &str) -> i64 {
+    r.try_get::<i64, _>(c).unwrap_or_default()
+}
+fn get_oi(r: &AnyRow, c: &str) -> Option<i64> {
+    r.try_get::<Option<i64>, _>(c).ok().flatten()
+}
+
+pub async fn begin(db: &Db) -> DbResult<Tx> {
+    db.writer().begin().await.map_err(e)
+}
+
+const IMAGE_COLS: &str = "id, name, disk_format, container_format, size, virtual_size, status, checksum, \
+    os_hash_algo, os_hash_value, owner, visibility, protected, os_hidden, min_ram, min_disk, location, created_at, \
+    updated_at";
+
+fn image_row(r: &AnyRow) -> Image {
+    Image {
+        id: get_s(r, "id"),
+        name: get_os(r, "name"),
+        disk_format: get_os(r, "disk_format"),
+        container_format: get_os(r, "container_format"),
+        size: get_oi(r, "size"),
+        virtual_size: get_oi(r, "virtual_size"),
+        status: get_s(r, "status"),
+        checksum: get_os(r, "checksum"),
+        os_hash_algo: get_os(r, "os_hash_algo"),
+        os_hash_value: get_os(r, "os_hash_value"),
+        owner: get_os(r, "owner"),
+        visibility: get_s(r, "visibility"),
+        protected: get_i(r, "protected") != 0,
+        os_hidden: get_i(r, "os_hidden") != 0,
+        min_ram: get_i(r, "min_ram"),
+        min_disk: get_i(r, "min_disk"),
+        location: get_os(r, "location"),
+        created_at: get_s(r, "created_at"),
+        updated_at: get_s(r, "updated_at"),
+        properties: BTreeMap::new(),
+        tags: Vec::new(),
+    }
+}
+
+/// Fills in properties and tags of `images` (two queries).
+async fn attach_details(conn: &mut AnyConnection, images: &mut [Image]) -> DbResult<()> {
+    if images.is_empty() {
+        return Ok(());
+    }
+    for chunk in images.chunks_mut(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let list = marks.join(", ");
+        let index: BTreeMap<String, usize> = chunk.iter().enumerate().map(|(i, im)| (im.id.clone(), i)).collect();
+        let sql = format!("SELECT image_id, name, value FROM image_properties WHERE image_id IN ({list})");
+        let mut q = sqlx::query(&sql);
+        for im in chunk.iter() {
+            q = q.bind(im.id.clone());
+        }
+        for r in q.fetch_all(&mut *conn).await.map_err(e)? {
+            if let Some(i) = index.get(&get_s(&r, "image_id")) {
+                chunk[*i].properties.insert(get_s(&r, "name"), get_s(&r, "value"));
+            }
+        }
+        let sql = format!("SELECT image_id, value FROM image_tags WHERE image_id IN ({list}) ORDER BY value");
+        let mut q = sqlx::query(&sql);
+        for im in chunk.iter() {
+            q = q.bind(im.id.clone());
+        }
+        for r in q.fetch_all(&mut *conn).await.map_err(e)? {
+            if let Some(i) = index.get(&get_s(&r, "image_id")) {
+                chunk[*i].tags.push(get_s(&r, "value"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An image that is not deleted, with its properties and tags.
+pub async fn get_image(conn: &mut AnyConnection, id: &str) -> DbResult<Option<Image>> {
+    let r = sqlx::query(&format!("SELECT {IMAGE_COLS} FROM image_images WHERE id = $1 AND deleted = 0"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(e)?;
+    let Some(r) = r else { return Ok(None) };
+    let mut images = vec![image_row(&r)];
+    attach_details(conn, &mut images).await?;
+    Ok(images.pop())
+}
+
+pub async fn get_image_ro(db: &Db, id: &str) -> DbResult<Option<Image>> {
+    let mut conn = db.reader().acquire().await.map_err(e)?;
+    get_image(&mut conn, id).await
+}
+
+/// Whether an id was ever used (deleted images keep theirs).
+pub async fn id_exists(conn: &mut AnyConnection, id: &str) -> DbResult<bool> {
+    let n: Option<String> = sqlx::query_scalar("SELECT id FROM image_images WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(e)?;
+    Ok(n.is_some())
+}
+
+pub async fn insert_image(conn: &mut AnyConnection, im: &Image) -> DbResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO image_images ({IMAGE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $15, $16, $17, $18, $19)"
+    ))
+    .bind(&im.id)
+    .bind(&im.name)
+    .bind(&im.disk_format)
+    .bind(&im.container_format)
+    .bind(im.size)
+    .bind(im.virtual_size)
+    .bind(&im.status)
+    .bind(&im.checksum)
+    .bind(&im.os_hash_algo)
+    .bind(&im.os_hash_value)
+    .bind(&im.owner)
+    .bind(&im.visibility)
+    .bind(im.protected as i64)
+    .bind(im.os_hidden as i64)
+    .bind(im.min_ram)
+    .bind(im.min_disk)
+    .bind(&im.location)
+    .bind(&im.created_at)
+    .bind(&im.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(e)?;
+    write_details(conn, im).await
+}
+
+async fn write_details(conn: &mut AnyConnection, im: &Image) -> DbResult<()> {
+    sqlx::query("DELETE FROM image_properties WHERE image_id = $1")
+        .bind(&im.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(e)?;
+    sqlx::query("DELETE FROM image_tags WHERE image_id = $1").bind(&im.id).execute(&mut *conn).await.map_err(e)?;
+    for (k, v) in &im.properties {
+        sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
+            .bind(&im.id)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *conn)
+            .await
+            .map_err(e)?;
+    }
+    for t in &im.tags {
+        sqlx::query("INSERT INTO image_tags (image_id, value) VALUES ($1, $2)")
+            .bind(&im.id)
+            .bind(t)
+            .execute(&mut *conn)
+            .await
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Writes every field of `im` if the image is still in `from_status`;
+/// false when it is not (another request changed it first).
+pub async fn save_image(conn: &mut AnyConnection, im: &Image, from_status: &str) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE image_images SET name = $1, disk_format = $2, container_format = $3, size = $4, virtual_size = $5, \
+         status = $6, checksum = $7, os_hash_algo = $8, os_hash_value = $9, owner = $10, visibility = $11, \
+         protected = $12, os_hidden = $13, min_ram = $14, min_disk = $15, location = $16, updated_at = $17 \
+         WHERE id = $18 AND status = $19 AND deleted = 0",
+    )
+    .bind(&im.name)
+    .bind(&im.disk_format)
+    .bind(&im.container_format)
+    .bind(im.size)
+    .bind(im.virtual_size)
+    .bind(&im.status)
+    .bind(&im.checksum)
+    .bind(&im.os_hash_algo)
+    .bind(&im.os_hash_value)
+    .bind(&im.owner)
+    .bind(&im.visibility)
+    .bind(im.protected as i64)
+    .bind(im.os_hidden as i64)
+    .bind(im.min_ram)
+    .bind(im.min_disk)
+    .bind(&im.location)
+    .bind(&im.updated_at)
+    .bind(&im.id)
+    .bind(from_status)
+    .execute(&mut *conn)
+    .await
+    .map_err(e)?;
+    if r.rows_affected() != 1 {
+        return Ok(false);
+    }
+    write_details(conn, im).await?;
+    Ok(true)
+}
+
+/// Extends (or sets) the lease of a running upload.
+pub async fn set_upload_lease(db: &Db, id: &str, until: Option<&str>) -> DbResult<()> {
+    sqlx::query("UPDATE image_images SET upload_lease_until = $1 WHERE id = $2")
+        .bind(until)
+        .bind(id)
+        .execute(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
+/// Images in `saving` whose upload lease ran out before `now`.
+pub async fn stale_uploads(db: &Db, now: &str) -> DbResult<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT id FROM image_images WHERE status = 'saving' AND deleted = 0 AND \
+         (upload_lease_until IS NULL OR upload_lease_until < $1)",
+    )
+    .bind(now)
+    .fetch_all(db.reader())
+    .await
+    .map_err(e)
+}
+
+pub async fn mark_deleted(conn: &mut AnyConnection, id: &str) -> DbResult<bool> {
+    let ts = now();
+    let r = sqlx::query(
+        "UPDATE image_images SET status = 'deleted', deleted = 1, deleted_at = $1, updated_at = $1, location = NULL \
+         WHERE id = $2 AND deleted = 0",
+    )
+    .bind(&ts)
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(e)?;
+    sqlx::query("DELETE FROM image_members WHERE image_id = $1").bind(id).execute(&mut *conn).await.map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Every non-deleted image the caller may see, unfiltered beyond that; the
+/// caller filters, sorts and pages (image counts per deployment are small
+/// enough to do so in memory, and the rules are Glance's, not SQL's).
+pub async fn visible_images(db: &Db, project: Option<&str>, admin: bool) -> DbResult<Vec<Image>> {
+    let mut conn = db.reader().acquire().await.map_err(e)?;
+    let rows = if admin {
+        sqlx::query(&format!("SELECT {IMAGE_COLS} FROM image_images WHERE deleted = 0")).fetch_all(&mut *conn).await
+    } else {
+        sqlx::query(&format!(
+            "SELECT {IMAGE_COLS} FROM image_images i WHERE deleted = 0 AND (visibility IN ('public', 'community') \
+             OR owner = $1 OR (visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m \
+             WHERE m.image_id = i.id AND m.member = $1)))"
+        ))
+        .bind(project.unwrap_or(""))
+        .fetch_all(&mut *conn)
+        .await
+    }
+    .map_err(e)?;
+    let mut images: Vec<Image> = rows.iter().map(image_row).collect();
+    attach_details(&mut conn, &mut images).await?;
+    Ok(images)
+}
+
+// ---------- members ----------
+
+fn member_row(r: &AnyRow) -> Member {
+    Member {
+        image_id: get_s(r, "image_id"),
+        member: get_s(r, "member"),
+        status: get_s(r, "status"),
+        created_at: get_s(r, "created_at"),
+        updated_at: get_s(r, "updated_at"),
+    }
+}
+
+pub async fn members(db: &Db, image_id: &str) -> DbResult<Vec<Member>> {
+    let rows = sqlx::query(
+        "SELECT image_id, member, status, created_at, updated_at FROM image_members WHERE image_id = $1 \
+         ORDER BY created_at, member",
+    )
+    .bind(image_id)
+    .fetch_all(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(rows.iter().map(member_row).collect())
+}
+
+/// Member statuses per image for one project: image id -> status.
+pub async fn memberships(db: &Db, project: &str) -> DbResult<BTreeMap<String, String>> {
+    let rows = sqlx::query("SELECT image_id, status FROM image_members WHERE member = $1")
+        .bind(project)
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(rows.iter().map(|r| (get_s(r, "image_id"), get_s(r, "status"))).collect())
+}
+
+pub async fn get_member(db: &Db, image_id: &str, member: &str) -> DbResult<Option<Member>> {
+    let r = sqlx::query(
+        "SELECT image_id, member, status, created_at, updated_at FROM image_members WHERE image_id = $1 AND member = $2",
+    )
+    .bind(image_id)
+    .bind(member)
+    .fetch_optional(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(r.as_ref().map(member_row))
+}
+
+pub async fn count_members(conn: &mut AnyConnection, image_id: &str) -> DbResult<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM image_members WHERE image_id = $1")
+        .bind(image_id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(e)
+}
+
+pub async fn insert_member(conn: &mut AnyConnection, m: &Member) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO image_members (image_id, member, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&m.image_id)
+    .bind(&m.member)
+    .bind(&m.status)
+    .bind(&m.created_at)
+    .bind(&m.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+pub async fn update_member(db: &Db, m: &Member) -> DbResult<bool> {
+    let r = sqlx::query("UPDATE image_members SET status = $1, updated_at = $2 WHERE image_id = $3 AND member = $4")
+        .bind(&m.status)
+        .bind(&m.updated_at)
+        .bind(&m.image_id)
+        .bind(&m.member)
+        .execute(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn delete_member(db: &Db, image_id: &str, member: &str) -> DbResult<bool> {
+    let r = sqlx::query("DELETE FROM image_members WHERE image_id = $1 AND member = $2")
+        .bind(image_id)
+        .bind(member)
+        .execute(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}

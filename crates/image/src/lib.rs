@@ -1,0 +1,23 @@
+//! The Image service (Glance v2): images and their properties, tags and
+//! members, image data in a store behind [`store::ImageStore`] (a directory
+//! of files today), content inspection of every upload, and the schemas.
+//!
+//! It owns the `image_*` tables and the store's files. Other services reach
+//! images through its HTTP API or [`Images`] (e.g. [`Images::open_data`] to
+//! stream an image with its checksum); they must not read its tables or
+//! files, and it must not touch theirs.
+
+pub mod config;
+pub mod core;
+pub mod db;
+pub mod inspect;
+pub mod model;
+pub mod policies;
+pub mod store;
+
+mod api;
+
+pub use crate::api::router;
+pub use crate::config::ImageConfig;
+pub use crate::core::Images;
+pub use crate::db::MIGRATIONS;

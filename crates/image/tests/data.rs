@@ -1,0 +1,135 @@
+//! Image data: streaming upload with checksums, the status machine,
+//! content inspection, ranged downloads, and what a failed upload leaves.
+
+use md5::Digest;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::*;
+
+fn md5_hex(b: &[u8]) -> String {
+    format!("{:x}", md5::Md5::digest(b))
+}
+
+fn sha512_hex(b: &[u8]) -> String {
+    format!("{:x}", sha2::Sha512::digest(b))
+}
+
+/// Files in the store directory of the cloud.
+fn store_files(im: &Im) -> Vec<String> {
+    let dir = im.cloud.config.data_dir.join("images");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn upload_download_and_ranges() {
+    let im = Im::start().await;
+    let a = &im.admin;
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let id = im.image(a, json!({"name": "blob", "disk_format": "raw", "container_format": "bare"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // No data yet: 204.
+    let r = im.get(&format!("/v2/images/{id}/file"), a).await;
+    assert_eq!(r.status, 204);
+    let r = im.upload(&id, a, data.clone()).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let b = im.get(&format!("/v2/images/{id}"), a).await.body;
+    assert_eq!(b["status"], "active");
+    assert_eq!(b["size"], data.len());
+    assert_eq!(b["virtual_size"], data.len());
+    assert_eq!(b["checksum"], md5_hex(&data));
+    assert_eq!(b["os_hash_algo"], "sha512");
+    assert_eq!(b["os_hash_value"], sha512_hex(&data));
+    let r = im.get(&format!("/v2/images/{id}/file"), a).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-md5"), Some(md5_hex(&data)));
+    assert_eq!(r.header("content-type").as_deref(), Some("application/octet-stream"));
+    assert!(r.bytes == data, "downloaded bytes differ");
+    let r = im.call(Method::GET, &format!("/v2/images/{id}/file"), Some(a), None, &[("Range", "bytes=10-19")]).await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some(format!("bytes 10-19/{}", data.len())));
+    assert_eq!(r.bytes, data[10..20].to_vec());
+    let r = im.call(Method::GET, &format!("/v2/images/{id}/file"), Some(a), None, &[("Range", "bytes=-5")]).await;
+    assert_eq!(r.bytes, data[data.len() - 5..].to_vec());
+    let r = im
+        .call(Method::GET, &format!("/v2/images/{id}/file"), Some(a), None, &[("Range", "bytes=5000000-5000001")])
+        .await;
+    assert_eq!(r.status, 416);
+    // A second upload: 409, the data stays.
+    im.upload(&id, a, vec![1, 2, 3]).await.error(409, "Image status transition from active to saving is not allowed");
+    assert_eq!(store_files(&im), vec![id.clone()]);
+    // Delete removes the data.
+    assert_eq!(im.call(Method::DELETE, &format!("/v2/images/{id}"), Some(a), None, &[]).await.status, 204);
+    assert!(store_files(&im).is_empty(), "{:?}", store_files(&im));
+    im.stop().await;
+}
+
+#[tokio::test]
+async fn upload_needs_formats_and_octet_stream() {
+    let im = Im::start().await;
+    let a = &im.admin;
+    let id = im.image(a, json!({"name": "noformat"})).await["id"].as_str().unwrap().to_string();
+    im.upload(&id, a, vec![0; 10])
+        .await
+        .error(400, "Properties disk_format, container_format must be set prior to saving data.");
+    let r = im
+        .call(Method::PUT, &format!("/v2/images/{id}/file"), Some(a), Some(("application/json", b"{}".to_vec())), &[])
+        .await;
+    r.error(415, "Invalid content type application/json");
+    assert_eq!(im.get(&format!("/v2/images/{id}"), a).await.body["status"], "queued");
+    im.stop().await;
+}
+
+#[tokio::test]
+async fn inspection_refuses_mismatched_content_and_leaves_nothing() {
+    let im = Im::start().await;
+    let a = &im.admin;
+    // qcow2 data declared raw.
+    let id = im.image(a, json!({"name": "liar", "disk_format": "raw", "container_format": "bare"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = im.upload(&id, a, qcow2_bytes(1 << 20)).await;
+    r.error(415, "does not match");
+    let b = im.get(&format!("/v2/images/{id}"), a).await.body;
+    assert_eq!(b["status"], "queued");
+    assert!(b["size"].is_null() && b["checksum"].is_null() && b["os_hash_value"].is_null(), "{b}");
+    assert!(store_files(&im).is_empty(), "{:?}", store_files(&im));
+    // The same data declared qcow2 is fine and gets its virtual size.
+    let id = im.image(a, json!({"name": "honest", "disk_format": "qcow2", "container_format": "bare"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(im.upload(&id, a, qcow2_bytes(1 << 20)).await.status, 204);
+    let b = im.get(&format!("/v2/images/{id}"), a).await.body;
+    assert_eq!(
+        (b["status"].clone(), b["virtual_size"].clone(), b["size"].clone()),
+        (json!("active"), json!(1 << 20), json!(4096))
+    );
+    im.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_upload_is_refused_and_cleaned_up() {
+    let cloud = testkit::TestCloud::start_with(|c| c.image.image_size_cap = 1000).await;
+    let admin = cloud.admin_token().await;
+    let im = Im { cloud, admin };
+    let a = &im.admin;
+    let id = im.image(a, json!({"name": "big", "disk_format": "raw", "container_format": "bare"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    im.upload(&id, a, vec![0; 5000]).await.error(413, "The incoming image is too large");
+    let b = im.get(&format!("/v2/images/{id}"), a).await.body;
+    assert_eq!(b["status"], "queued");
+    assert!(store_files(&im).is_empty(), "{:?}", store_files(&im));
+    // Within the cap it works.
+    assert_eq!(im.upload(&id, a, vec![0; 1000]).await.status, 204);
+    im.stop().await;
+}
