@@ -98,7 +98,7 @@ def sdk_flows(c, check):
     got = conn.image.download_image(img.id).content
     check(got == data, "sdk download_image: bytes equal")
     conn.image.update_image(img.id, hw_scsi_model="virtio-scsi")
-    check(conn.image.get_image(img.id).properties.get("hw_scsi_model") == "virtio-scsi", "sdk update_image")
+    check(conn.image.get_image(img.id).hw_scsi_model == "virtio-scsi", "sdk update_image")
     conn.image.delete_image(img.id)
     check(conn.image.find_image(f"sdk-{tag}") is None, "sdk delete_image")
     yield "openstacksdk: image create (upload), get, download, update, delete"

@@ -816,8 +816,10 @@ impl Placement {
             results.into_iter().map(|r| r.expect("every job answered")).collect();
         let touched: Vec<i64> = results.iter().flatten().flat_map(|a| a.touched.iter().copied()).collect();
         if results.iter().any(|r| r.is_ok()) {
-            if let Err(e) = q::log_changes(&mut tx, seq, &touched).await {
-                return fail_all(jobs, db_err(e));
+            if !touched.is_empty() {
+                if let Err(e) = q::log_changes(&mut tx, seq, &touched).await {
+                    return fail_all(jobs, db_err(e));
+                }
             }
             if let Err(e) = tx.commit().await {
                 return fail_all(jobs, db_err(DbError::from_sqlx(e)));
@@ -1202,14 +1204,14 @@ impl Placement {
     /// Deletes every allocation of a consumer; false when it has none.
     pub async fn delete_allocations(&self, consumer: &str) -> ApiResult<bool> {
         let mut tx = q::begin(&self.db).await.map_err(db_err)?;
-        let seq = q::bump(&mut tx).await.map_err(db_err)?;
+        q::bump(&mut tx).await.map_err(db_err)?;
         let rps: Vec<i64> =
             q::delete_consumer_allocations(&mut tx, consumer).await.map_err(db_err)?.into_iter().map(|r| r.0).collect();
         if rps.is_empty() {
             return Ok(false);
         }
+        // The allocation triggers log the providers.
         q::delete_consumers_without_allocations(&mut tx, &[consumer.to_string()]).await.map_err(db_err)?;
-        q::log_changes(&mut tx, seq, &rps).await.map_err(db_err)?;
         tx.commit().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
         Ok(true)
     }
@@ -1271,16 +1273,13 @@ impl ClaimState {
                 allocations.entry(consumer).or_default().push((rp, rc, used));
             }
         }
-        let providers: HashMap<String, ProviderRow> = if provider_uuids.is_empty() {
-            HashMap::new()
-        } else {
-            q::providers_by_uuids(tx, &provider_uuids).await?.into_iter().map(|p| (p.uuid.clone(), p)).collect()
-        };
-        let ids: Vec<i64> = providers.values().map(|p| p.id).collect();
+        let mut providers: HashMap<String, ProviderRow> = HashMap::new();
         let mut inventories: HashMap<i64, Vec<InventoryRow>> = HashMap::new();
         let mut usage = HashMap::new();
-        if !ids.is_empty() {
-            for (inv, used) in q::inventories_with_usage_of(tx, &ids).await? {
+        if !provider_uuids.is_empty() {
+            let (rows, invs) = q::providers_with_inventories(tx, &provider_uuids).await?;
+            providers = rows.into_iter().map(|p| (p.uuid.clone(), p)).collect();
+            for (inv, used) in invs {
                 usage.insert((inv.resource_provider_id, inv.resource_class_id), used);
                 inventories.entry(inv.resource_provider_id).or_default().push(inv);
             }
@@ -1297,12 +1296,11 @@ impl ClaimState {
         })
     }
 
-    /// Applies a checked claim to the state; returns what it touched.
+    /// Applies a checked claim to the state. The providers it touches need
+    /// no explicit change log: the allocation triggers write it.
     fn apply(&mut self, writes: &[ConsumerAllocations], plan: ClaimPlan) -> AppliedWrite {
-        let mut touched = Vec::new();
         for (i, (w, (mut c, seen, is_new))) in writes.iter().zip(plan.consumers).enumerate() {
             for (rp, rc, used) in self.allocations.remove(&w.consumer_uuid).unwrap_or_default() {
-                touched.push(rp);
                 if let Some(u) = self.usage.get_mut(&(rp, rc)) {
                     *u -= used;
                 }
@@ -1326,10 +1324,9 @@ impl ClaimState {
         for uuid in &plan.providers {
             if let Some(p) = self.providers.get_mut(uuid) {
                 p.generation += 1;
-                touched.push(p.id);
             }
         }
-        AppliedWrite { touched, consumer_types: Vec::new() }
+        AppliedWrite { touched: Vec::new(), consumer_types: Vec::new() }
     }
 
     /// Writes what the applied claims changed; false when a consumer or

@@ -8,12 +8,20 @@ use db::{AnyRow, Db, DbError, DbResult, Row};
 
 use crate::model::*;
 
-pub static MIGRATIONS: &[db::MigrationSet] = &[db::MigrationSet {
-    version: 2000,
-    description: "placement initial schema",
-    sqlite: include_str!("../migrations/2000_initial.sqlite.sql"),
-    postgres: include_str!("../migrations/2000_initial.postgres.sql"),
-}];
+pub static MIGRATIONS: &[db::MigrationSet] = &[
+    db::MigrationSet {
+        version: 2000,
+        description: "placement initial schema",
+        sqlite: include_str!("../migrations/2000_initial.sqlite.sql"),
+        postgres: include_str!("../migrations/2000_initial.postgres.sql"),
+    },
+    db::MigrationSet {
+        version: 2001,
+        description: "placement allocation changes logged by trigger",
+        sqlite: include_str!("../migrations/2001_allocation_change_log.sqlite.sql"),
+        postgres: include_str!("../migrations/2001_allocation_change_log.postgres.sql"),
+    },
+];
 
 pub type Tx = sqlx::Transaction<'static, Any>;
 
@@ -1003,38 +1011,54 @@ pub async fn consumers_by_uuids(tx: &mut AnyConnection, uuids: &[String]) -> DbR
     Ok(out)
 }
 
-pub async fn providers_by_uuids(tx: &mut AnyConnection, uuids: &[String]) -> DbResult<Vec<ProviderRow>> {
-    let mut out = Vec::with_capacity(uuids.len());
+/// Providers by uuid with their inventories, each with the sum of its
+/// allocations, in one query.
+pub async fn providers_with_inventories(
+    tx: &mut AnyConnection,
+    uuids: &[String],
+) -> DbResult<(Vec<ProviderRow>, Vec<(InventoryRow, i64)>)> {
+    let mut providers: BTreeMap<i64, ProviderRow> = BTreeMap::new();
+    let mut inventories = Vec::new();
     for chunk in uuids.chunks(500) {
-        let sql = format!("{RP_SELECT} WHERE rp.uuid IN ({})", placeholders(1, chunk.len()));
+        let sql = format!(
+            "SELECT rp.id, rp.uuid, rp.name, rp.generation, rp.parent_provider_id, rp.root_provider_id, \
+             p.uuid AS parent_uuid, r.uuid AS root_uuid, rp.created_at, rp.updated_at, \
+             i.resource_class_id AS inv_class, i.total AS inv_total, i.reserved AS inv_reserved, \
+             i.min_unit AS inv_min_unit, i.max_unit AS inv_max_unit, i.step_size AS inv_step_size, \
+             i.allocation_ratio AS inv_allocation_ratio, i.updated_at AS inv_updated_at, \
+             CAST(COALESCE((SELECT SUM(a.used) FROM placement_allocations a WHERE a.resource_provider_id = rp.id \
+             AND a.resource_class_id = i.resource_class_id), 0) AS BIGINT) AS inv_used \
+             FROM placement_resource_providers rp \
+             LEFT JOIN placement_resource_providers p ON p.id = rp.parent_provider_id \
+             LEFT JOIN placement_resource_providers r ON r.id = rp.root_provider_id \
+             LEFT JOIN placement_inventories i ON i.resource_provider_id = rp.id \
+             WHERE rp.uuid IN ({}) ORDER BY rp.id, i.resource_class_id",
+            placeholders(1, chunk.len())
+        );
         let mut q = sqlx::query(&sql);
         for u in chunk {
             q = q.bind(u);
         }
-        out.extend(q.fetch_all(&mut *tx).await.map_err(e)?.iter().map(rp_row));
-    }
-    Ok(out)
-}
-
-/// The inventories of several providers, each with the sum of its allocations.
-pub async fn inventories_with_usage_of(tx: &mut AnyConnection, ids: &[i64]) -> DbResult<Vec<(InventoryRow, i64)>> {
-    let mut out = Vec::new();
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT i.resource_provider_id, i.resource_class_id, i.total, i.reserved, i.min_unit, i.max_unit, \
-             i.step_size, i.allocation_ratio, i.updated_at, CAST(COALESCE((SELECT SUM(a.used) FROM \
-             placement_allocations a WHERE a.resource_provider_id = i.resource_provider_id AND \
-             a.resource_class_id = i.resource_class_id), 0) AS BIGINT) AS used FROM placement_inventories i \
-             WHERE i.resource_provider_id IN ({}) ORDER BY i.resource_provider_id, i.resource_class_id",
-            placeholders(1, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
+        for r in q.fetch_all(&mut *tx).await.map_err(e)? {
+            let rp = rp_row(&r);
+            if let Some(class) = get_oi(&r, "inv_class") {
+                let inv = InventoryRow {
+                    resource_provider_id: rp.id,
+                    resource_class_id: class,
+                    total: get_i(&r, "inv_total"),
+                    reserved: get_i(&r, "inv_reserved"),
+                    min_unit: get_i(&r, "inv_min_unit"),
+                    max_unit: get_i(&r, "inv_max_unit"),
+                    step_size: get_i(&r, "inv_step_size"),
+                    allocation_ratio: r.try_get::<f64, _>("inv_allocation_ratio").unwrap_or(1.0),
+                    updated_at: get_s(&r, "inv_updated_at"),
+                };
+                inventories.push((inv, get_i(&r, "inv_used")));
+            }
+            providers.entry(rp.id).or_insert(rp);
         }
-        out.extend(q.fetch_all(&mut *tx).await.map_err(e)?.iter().map(|r| (inv_row(r), get_i(r, "used"))));
     }
-    Ok(out)
+    Ok((providers.into_values().collect(), inventories))
 }
 
 /// The allocations of several consumers: (consumer uuid, provider id, class id, used).

@@ -638,11 +638,18 @@ async fn in_tree_from_1_31() {
 async fn usage_and_capacity_limit_candidates() {
     let fx = shared_storage().await;
     // Fill cn2's local disk: only the shared disks remain for it.
-    fx.pl.allocate(&new_uuid(), on(fx.u("cn2"), json!({"DISK_GB": 1900}))).await;
+    let filler = new_uuid();
+    fx.pl.allocate(&filler, on(fx.u("cn2"), json!({"DISK_GB": 1900}))).await;
     let v = fx.ac("1.12", "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100").await;
     let want: Vec<&str> = NO_ALLOCS.iter().copied().filter(|r| !r.starts_with("cn2(DISK_GB")).collect();
     assert_eq!(fx.reqs(&v), s(&want));
     assert_eq!(fx.summary(&v, "cn2")["resources"]["DISK_GB"], json!({"capacity": 1900, "used": 1900}));
+    // Deleting the allocation gives the disk back to the candidates at once.
+    assert_eq!(fx.pl.delete(LATEST, &format!("/allocations/{filler}")).await.status, 204);
+    let v = fx.ac("1.12", "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:100").await;
+    assert_eq!(fx.reqs(&v), s(NO_ALLOCS));
+    assert_eq!(fx.summary(&v, "cn2")["resources"]["DISK_GB"], json!({"capacity": 1900, "used": 0}));
+    fx.pl.allocate(&filler, on(fx.u("cn2"), json!({"DISK_GB": 1900}))).await;
     // More than any capacity.
     let v = fx.ac("1.12", "resources=DISK_GB:1901").await;
     assert!(fx.reqs(&v).is_empty());
