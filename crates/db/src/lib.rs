@@ -17,6 +17,25 @@ pub use sqlx;
 pub use sqlx::any::AnyRow;
 pub use sqlx::Row;
 
+/// Column getters that read a missing or NULL value as the type's default
+/// (or `None`), for row mapping code in every service.
+pub mod row {
+    use super::{AnyRow, Row};
+
+    pub fn get_s(r: &AnyRow, c: &str) -> String {
+        r.try_get::<String, _>(c).unwrap_or_default()
+    }
+    pub fn get_os(r: &AnyRow, c: &str) -> Option<String> {
+        r.try_get::<Option<String>, _>(c).ok().flatten()
+    }
+    pub fn get_i(r: &AnyRow, c: &str) -> i64 {
+        r.try_get::<i64, _>(c).unwrap_or_default()
+    }
+    pub fn get_oi(r: &AnyRow, c: &str) -> Option<i64> {
+        r.try_get::<Option<i64>, _>(c).ok().flatten()
+    }
+}
+
 /// The SQL engine behind a [`Db`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

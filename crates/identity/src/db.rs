@@ -1,8 +1,9 @@
 //! Identity's SQL: the only place that reads or writes `identity_*` tables.
 //! The same statements run on SQLite and PostgreSQL.
 
+use db::row::{get_i, get_oi, get_os, get_s};
 use db::sqlx::{self, Any, AnyConnection, Executor};
-use db::{AnyRow, Db, DbError, DbResult, Row};
+use db::{AnyRow, Db, DbError, DbResult};
 use serde_json::{Map, Value};
 
 use crate::model::*;
@@ -30,19 +31,6 @@ fn text(m: &Map<String, Value>) -> String {
 
 fn b(v: bool) -> i64 {
     v as i64
-}
-
-fn get_s(r: &AnyRow, c: &str) -> String {
-    r.try_get::<String, _>(c).unwrap_or_default()
-}
-fn get_os(r: &AnyRow, c: &str) -> Option<String> {
-    r.try_get::<Option<String>, _>(c).ok().flatten()
-}
-fn get_i(r: &AnyRow, c: &str) -> i64 {
-    r.try_get::<i64, _>(c).unwrap_or_default()
-}
-fn get_oi(r: &AnyRow, c: &str) -> Option<i64> {
-    r.try_get::<Option<i64>, _>(c).ok().flatten()
 }
 
 // ---------- projects and domains ----------

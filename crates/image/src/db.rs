@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use db::row::{get_i, get_oi, get_os, get_s};
 use db::sqlx::{self, Any, AnyConnection};
-use db::{AnyRow, Db, DbError, DbResult, Row};
+use db::{AnyRow, Db, DbError, DbResult};
 
 use crate::model::*;
 
@@ -23,19 +24,6 @@ fn e(err: sqlx::Error) -> DbError {
 /// Glance's timestamps: whole seconds, UTC, `Z`.
 pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-fn get_s(r: &AnyRow, c: &str) -> String {
-    r.try_get::<String, _>(c).unwrap_or_default()
-}
-fn get_os(r: &AnyRow, c: &str) -> Option<String> {
-    r.try_get::<Option<String>, _>(c).ok().flatten()
-}
-fn get_i(r: &AnyRow, c: &str) -> i64 {
-    r.try_get::<i64, _>(c).unwrap_or_default()
-}
-fn get_oi(r: &AnyRow, c: &str) -> Option<i64> {
-    r.try_get::<Option<i64>, _>(c).ok().flatten()
 }
 
 pub async fn begin(db: &Db) -> DbResult<Tx> {

@@ -866,38 +866,8 @@ impl Placement {
                 .consumer_type
                 .as_ref()
                 .and_then(|t| self.consumer_types.read().expect("consumer types lock").get(t).copied());
-            match st.consumers.get(&w.consumer_uuid).cloned().flatten() {
-                Some(mut c) => {
-                    if let Some(expected) = w.consumer_generation {
-                        if expected != Some(c.generation) {
-                            return Err(consumer_generation_conflict(c.generation, expected));
-                        }
-                    }
-                    let seen = c.generation;
-                    c.project_id = project;
-                    c.user_id = user;
-                    if type_id.is_some() {
-                        c.consumer_type_id = type_id;
-                    }
-                    consumers.push((c, seen, false));
-                }
-                None => {
-                    if let Some(Some(g)) = w.consumer_generation {
-                        return Err(conflict(format!("consumer generation conflict - expected null but got {g}"))
-                            .with_code(CONCURRENT_UPDATE));
-                    }
-                    let c = ConsumerRow {
-                        id: 0,
-                        uuid: w.consumer_uuid.clone(),
-                        project_id: project,
-                        user_id: user,
-                        generation: i64::from(!w.allocations.is_empty()),
-                        consumer_type_id: type_id,
-                        updated_at: String::new(),
-                    };
-                    consumers.push((c, 0, true));
-                }
-            }
+            let existing = st.consumers.get(&w.consumer_uuid).cloned().flatten();
+            consumers.push(prepare_consumer(w, existing, project, user, type_id)?);
         }
         let mut providers: BTreeMap<String, ProviderRow> = BTreeMap::new();
         for a in writes.iter().flat_map(|w| &w.allocations) {
@@ -1071,44 +1041,25 @@ impl Placement {
                 Some(t) => Some(self.consumer_type_id(tx, t).await?),
                 None => None,
             };
-            match q::get_consumer(tx, &w.consumer_uuid).await.map_err(db_err)? {
-                Some(mut c) => {
-                    if let Some(expected) = w.consumer_generation {
-                        if expected != Some(c.generation) {
-                            return Err(consumer_generation_conflict(c.generation, expected));
-                        }
-                    }
-                    let seen = c.generation;
-                    c.project_id = project;
-                    c.user_id = user;
-                    if type_id.is_some() {
-                        c.consumer_type_id = type_id;
-                    }
-                    consumers.push((c, seen, false));
-                }
-                None => {
-                    if let Some(Some(g)) = w.consumer_generation {
-                        return Err(conflict(format!("consumer generation conflict - expected null but got {g}"))
-                            .with_code(CONCURRENT_UPDATE));
-                    }
-                    // A new consumer with allocations starts at generation 1, as
-                    // Placement's create (0) and increment (1) leave it.
-                    let generation = i64::from(!w.allocations.is_empty());
-                    let c = match q::insert_consumer(tx, &w.consumer_uuid, &project, &user, type_id, generation)
-                        .await
-                    {
-                        Ok(c) => c,
-                        Err(DbError::Conflict) => {
-                            return Err(conflict(
-                                "Inventory and/or allocations changed while attempting to allocate: Another thread concurrently updated the data. Please retry your update",
-                            )
-                            .with_code(CONCURRENT_UPDATE))
-                        }
-                        Err(e) => return Err(db_err(e)),
-                    };
-                    consumers.push((c, 0, true));
-                }
+            let existing = q::get_consumer(tx, &w.consumer_uuid).await.map_err(db_err)?;
+            let (c, seen, is_new) = prepare_consumer(w, existing, project, user, type_id)?;
+            if !is_new {
+                consumers.push((c, seen, false));
+                continue;
             }
+            let c = match q::insert_consumer(tx, &c.uuid, &c.project_id, &c.user_id, c.consumer_type_id, c.generation)
+                .await
+            {
+                Ok(c) => c,
+                Err(DbError::Conflict) => {
+                    return Err(conflict(
+                        "Inventory and/or allocations changed while attempting to allocate: Another thread concurrently updated the data. Please retry your update",
+                    )
+                    .with_code(CONCURRENT_UPDATE))
+                }
+                Err(e) => return Err(db_err(e)),
+            };
+            consumers.push((c, 0, true));
         }
 
         // Providers named in the new allocations must exist.
@@ -1174,7 +1125,8 @@ impl Placement {
             if *is_new {
                 continue;
             }
-            if !q::update_consumer(tx, c, *seen).await.map_err(db_err)? {
+            let next = ConsumerRow { generation: seen + 1, ..c.clone() };
+            if !q::set_consumer(tx, &next, *seen).await.map_err(db_err)? {
                 return Err(conflict(
                     "Inventory and/or allocations changed while attempting to allocate: Another thread concurrently updated the data. Please retry your update",
                 )
@@ -1214,6 +1166,50 @@ impl Placement {
         q::delete_consumers_without_allocations(&mut tx, &[consumer.to_string()]).await.map_err(db_err)?;
         tx.commit().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
         Ok(true)
+    }
+}
+
+/// A write's consumer as it will be: (row, generation seen, new), after the
+/// consumer-generation check. A new consumer with allocations starts at
+/// generation 1, as Placement's create (0) and increment (1) leave it.
+fn prepare_consumer(
+    w: &ConsumerAllocations,
+    existing: Option<ConsumerRow>,
+    project: String,
+    user: String,
+    type_id: Option<i64>,
+) -> ApiResult<(ConsumerRow, i64, bool)> {
+    match existing {
+        Some(mut c) => {
+            if let Some(expected) = w.consumer_generation {
+                if expected != Some(c.generation) {
+                    return Err(consumer_generation_conflict(c.generation, expected));
+                }
+            }
+            let seen = c.generation;
+            c.project_id = project;
+            c.user_id = user;
+            if type_id.is_some() {
+                c.consumer_type_id = type_id;
+            }
+            Ok((c, seen, false))
+        }
+        None => {
+            if let Some(Some(g)) = w.consumer_generation {
+                return Err(conflict(format!("consumer generation conflict - expected null but got {g}"))
+                    .with_code(CONCURRENT_UPDATE));
+            }
+            let c = ConsumerRow {
+                id: 0,
+                uuid: w.consumer_uuid.clone(),
+                project_id: project,
+                user_id: user,
+                generation: i64::from(!w.allocations.is_empty()),
+                consumer_type_id: type_id,
+                updated_at: String::new(),
+            };
+            Ok((c, 0, true))
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use db::row::{get_i, get_oi, get_os, get_s};
 use db::sqlx::{self, Any, AnyConnection};
 use db::{AnyRow, Db, DbError, DbResult, Row};
 
@@ -31,19 +32,6 @@ fn e(err: sqlx::Error) -> DbError {
 
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-fn get_s(r: &AnyRow, c: &str) -> String {
-    r.try_get::<String, _>(c).unwrap_or_default()
-}
-fn get_os(r: &AnyRow, c: &str) -> Option<String> {
-    r.try_get::<Option<String>, _>(c).ok().flatten()
-}
-fn get_i(r: &AnyRow, c: &str) -> i64 {
-    r.try_get::<i64, _>(c).unwrap_or_default()
-}
-fn get_oi(r: &AnyRow, c: &str) -> Option<i64> {
-    r.try_get::<Option<i64>, _>(c).ok().flatten()
 }
 
 pub async fn begin(db: &Db) -> DbResult<Tx> {
@@ -754,25 +742,6 @@ pub async fn insert_consumer(
         consumer_type_id,
         updated_at: ts,
     })
-}
-
-/// Writes the consumer's project, user and type and bumps its generation
-/// from `seen`; false when another writer changed it first.
-pub async fn update_consumer(tx: &mut AnyConnection, c: &ConsumerRow, seen: i64) -> DbResult<bool> {
-    let r = sqlx::query(
-        "UPDATE placement_consumers SET project_id = $1, user_id = $2, consumer_type_id = $3, \
-         generation = generation + 1, updated_at = $4 WHERE id = $5 AND generation = $6",
-    )
-    .bind(&c.project_id)
-    .bind(&c.user_id)
-    .bind(c.consumer_type_id)
-    .bind(now())
-    .bind(c.id)
-    .bind(seen)
-    .execute(&mut *tx)
-    .await
-    .map_err(e)?;
-    Ok(r.rows_affected() == 1)
 }
 
 /// Deletes those of `uuids` that hold no allocations.
