@@ -133,3 +133,47 @@ async fn oversized_upload_is_refused_and_cleaned_up() {
     assert_eq!(im.upload(&id, a, vec![0; 1000]).await.status, 204);
     im.stop().await;
 }
+
+#[tokio::test]
+async fn cut_off_upload_leaves_a_queued_image_and_no_data() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let im = Im::start().await;
+    let a = im.admin.clone();
+    let id = im.image(&a, json!({"name": "cut", "disk_format": "raw", "container_format": "bare"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Promise 10 MB, send 64 KiB, hang up.
+    let addr = im.cloud.url.trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /image/v2/images/{id}/file HTTP/1.1\r\nHost: {addr}\r\nX-Auth-Token: {a}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&vec![5u8; 65536]).await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut sink)).await;
+    drop(s);
+    // The server took the upload and answered that the data stopped short.
+    let answer = String::from_utf8_lossy(&sink);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("Error reading the image data"), "{answer}");
+    // The image goes back to queued (at once, or by the lease check) with no data left.
+    let mut status = String::new();
+    for _ in 0..100 {
+        let b = im.get(&format!("/v2/images/{id}"), &a).await.body;
+        status = b["status"].as_str().unwrap_or_default().to_string();
+        if status == "queued" && store_files(&im).is_empty() {
+            assert!(b["size"].is_null() && b["checksum"].is_null(), "{b}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "queued");
+    assert!(store_files(&im).is_empty(), "{:?}", store_files(&im));
+    // And a full upload works afterwards.
+    assert_eq!(im.upload(&id, &a, vec![1u8; 2048]).await.status, 204);
+    im.stop().await;
+}
