@@ -779,7 +779,7 @@ impl Placement {
                     Err(e) => Err(e),
                 });
             }
-            match state.flush(&mut tx).await {
+            match state.flush(&mut tx, self.db.backend() == db::Backend::Sqlite).await {
                 Ok(true) => {}
                 Ok(false) => {
                     return fail_all(
@@ -1327,7 +1327,7 @@ impl ClaimState {
 
     /// Writes what the applied claims changed; false when a consumer or
     /// provider changed underneath (then the transaction must not commit).
-    async fn flush(&self, tx: &mut db::sqlx::AnyConnection) -> db::DbResult<bool> {
+    async fn flush(&self, tx: &mut db::sqlx::AnyConnection, one_call: bool) -> db::DbResult<bool> {
         let changed: Vec<String> = self.changed_allocations.iter().cloned().collect();
         if changed.is_empty() {
             return Ok(true);
@@ -1351,22 +1351,20 @@ impl ClaimState {
         if !had_allocations.is_empty() {
             q::delete_allocations_of_consumers(tx, &had_allocations).await?;
         }
-        q::insert_consumers(tx, &inserts).await?;
+        q::delete_consumers_without_allocations(tx, &gone).await?;
         let rows: Vec<(i64, &str, i64, i64)> = changed
             .iter()
             .flat_map(|u| {
                 self.allocations.get(u).into_iter().flatten().map(move |(rp, rc, used)| (*rp, u.as_str(), *rc, *used))
             })
             .collect();
-        q::insert_allocations(tx, &rows).await?;
-        q::delete_consumers_without_allocations(tx, &gone).await?;
         let generations: Vec<(i64, i64, i64)> = self
             .providers
             .values()
             .filter(|p| self.initial_generations[&p.id] != p.generation)
             .map(|p| (p.id, self.initial_generations[&p.id], p.generation))
             .collect();
-        q::set_provider_generations(tx, &generations).await
+        q::write_claims(tx, one_call, &inserts, &rows, &generations).await
     }
 }
 

@@ -854,26 +854,13 @@ pub async fn delete_consumer_allocations(tx: &mut AnyConnection, consumer: &str)
         .collect())
 }
 
-/// Inserts allocations (provider id, consumer uuid, class id, used) in one statement.
+/// Inserts allocations (provider id, consumer uuid, class id, used) in few statements.
 pub async fn insert_allocations(tx: &mut AnyConnection, rows: &[(i64, &str, i64, i64)]) -> DbResult<()> {
     let ts = now();
     for chunk in rows.chunks(100) {
-        let mut sql = String::from(
-            "INSERT INTO placement_allocations (resource_provider_id, consumer_id, resource_class_id, used, \
-             created_at, updated_at) VALUES ",
-        );
-        for (i, _) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            let b = i * 4;
-            sql.push_str(&format!("(${}, ${}, ${}, ${}, $1, $1)", b + 2, b + 3, b + 4, b + 5));
-        }
-        let mut q = sqlx::query(&sql).bind(&ts);
-        for (rp, consumer, rc, used) in chunk {
-            q = q.bind(*rp).bind(*consumer).bind(*rc).bind(*used);
-        }
-        q.execute(&mut *tx).await.map_err(e)?;
+        let mut s = Script::default();
+        s.insert_allocations(chunk, &ts);
+        s.execute(tx).await?;
     }
     Ok(())
 }
@@ -1069,22 +1056,9 @@ pub async fn delete_allocations_of_consumers(tx: &mut AnyConnection, uuids: &[St
 pub async fn insert_consumers(tx: &mut AnyConnection, rows: &[&ConsumerRow]) -> DbResult<()> {
     let ts = now();
     for chunk in rows.chunks(100) {
-        let mut sql = String::from(
-            "INSERT INTO placement_consumers (uuid, project_id, user_id, consumer_type_id, generation, created_at, \
-             updated_at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            let b = i * 5;
-            sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, $1, $1)", b + 2, b + 3, b + 4, b + 5, b + 6));
-        }
-        let mut q = sqlx::query(&sql).bind(&ts);
-        for c in chunk {
-            q = q.bind(&c.uuid).bind(&c.project_id).bind(&c.user_id).bind(c.consumer_type_id).bind(c.generation);
-        }
-        q.execute(&mut *tx).await.map_err(e)?;
+        let mut s = Script::default();
+        s.insert_consumers(chunk, &ts);
+        s.execute(tx).await?;
     }
     Ok(())
 }
@@ -1109,29 +1083,144 @@ pub async fn set_consumer(tx: &mut AnyConnection, c: &ConsumerRow, seen: i64) ->
     Ok(r.rows_affected() == 1)
 }
 
-/// Sets provider generations (id, seen, new) in one statement; false unless
+/// Sets provider generations (id, seen, new) in few statements; false unless
 /// every provider still had its `seen` generation.
 pub async fn set_provider_generations(tx: &mut AnyConnection, changes: &[(i64, i64, i64)]) -> DbResult<bool> {
+    let ts = now();
     for chunk in changes.chunks(200) {
-        let mut cases = String::new();
-        let mut conds = Vec::with_capacity(chunk.len());
-        for i in 0..chunk.len() {
-            let b = 2 + i * 3;
-            cases.push_str(&format!(" WHEN ${b} THEN ${}", b + 2));
-            conds.push(format!("(id = ${b} AND generation = ${})", b + 1));
-        }
-        let sql = format!(
-            "UPDATE placement_resource_providers SET generation = CASE id{cases} END, updated_at = $1 WHERE {}",
-            conds.join(" OR ")
-        );
-        let mut q = sqlx::query(&sql).bind(now());
-        for (id, seen, new) in chunk {
-            q = q.bind(*id).bind(*seen).bind(*new);
-        }
-        let r = q.execute(&mut *tx).await.map_err(e)?;
-        if r.rows_affected() != chunk.len() as u64 {
+        let mut s = Script::default();
+        s.set_provider_generations(chunk, &ts);
+        if s.execute(tx).await? != chunk.len() as u64 {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// Writes the rest of a batch of claims: new consumers, the allocations of
+/// every changed consumer and the provider generations (id, seen, new). On
+/// SQLite a small batch goes in one call (one trip to the database thread
+/// instead of three). False when a provider's generation was no longer `seen`.
+pub async fn write_claims(
+    tx: &mut AnyConnection,
+    one_call: bool,
+    consumers: &[&ConsumerRow],
+    allocations: &[(i64, &str, i64, i64)],
+    generations: &[(i64, i64, i64)],
+) -> DbResult<bool> {
+    if one_call && consumers.len() <= 100 && allocations.len() <= 100 && generations.len() <= 200 {
+        let ts = now();
+        let mut s = Script::default();
+        s.insert_consumers(consumers, &ts);
+        s.insert_allocations(allocations, &ts);
+        s.set_provider_generations(generations, &ts);
+        // Rows the statements themselves changed; trigger writes do not count.
+        let expected = consumers.len() + allocations.len() + generations.len();
+        return Ok(s.execute(tx).await? == expected as u64);
+    }
+    insert_consumers(tx, consumers).await?;
+    insert_allocations(tx, allocations).await?;
+    set_provider_generations(tx, generations).await
+}
+
+enum Arg {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+}
+
+/// Statements and their bound values, numbered `$1...` across all of them
+/// (SQLite runs several statements of one text in one call; PostgreSQL
+/// takes one statement at a time).
+#[derive(Default)]
+struct Script {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Script {
+    fn bind(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+
+    fn statement(&mut self, head: &str) {
+        if !self.sql.is_empty() {
+            self.sql.push_str("; ");
+        }
+        self.sql.push_str(head);
+    }
+
+    fn insert_consumers(&mut self, rows: &[&ConsumerRow], ts: &str) {
+        if rows.is_empty() {
+            return;
+        }
+        self.statement(
+            "INSERT INTO placement_consumers (uuid, project_id, user_id, consumer_type_id, generation, created_at, \
+             updated_at) VALUES ",
+        );
+        let ts = self.bind(Arg::Text(ts.to_string()));
+        for (i, c) in rows.iter().enumerate() {
+            let v = [
+                self.bind(Arg::Text(c.uuid.clone())),
+                self.bind(Arg::Text(c.project_id.clone())),
+                self.bind(Arg::Text(c.user_id.clone())),
+                self.bind(Arg::OptInt(c.consumer_type_id)),
+                self.bind(Arg::Int(c.generation)),
+            ];
+            let sep = if i > 0 { "," } else { "" };
+            self.sql.push_str(&format!("{sep}({}, {ts}, {ts})", v.join(", ")));
+        }
+    }
+
+    fn insert_allocations(&mut self, rows: &[(i64, &str, i64, i64)], ts: &str) {
+        if rows.is_empty() {
+            return;
+        }
+        self.statement(
+            "INSERT INTO placement_allocations (resource_provider_id, consumer_id, resource_class_id, used, \
+             created_at, updated_at) VALUES ",
+        );
+        let ts = self.bind(Arg::Text(ts.to_string()));
+        for (i, (rp, consumer, rc, used)) in rows.iter().enumerate() {
+            let v = [
+                self.bind(Arg::Int(*rp)),
+                self.bind(Arg::Text(consumer.to_string())),
+                self.bind(Arg::Int(*rc)),
+                self.bind(Arg::Int(*used)),
+            ];
+            let sep = if i > 0 { "," } else { "" };
+            self.sql.push_str(&format!("{sep}({}, {ts}, {ts})", v.join(", ")));
+        }
+    }
+
+    fn set_provider_generations(&mut self, changes: &[(i64, i64, i64)], ts: &str) {
+        if changes.is_empty() {
+            return;
+        }
+        let ts = self.bind(Arg::Text(ts.to_string()));
+        let mut cases = String::new();
+        let mut conds = Vec::with_capacity(changes.len());
+        for (id, seen, new) in changes {
+            let (id, seen, new) = (self.bind(Arg::Int(*id)), self.bind(Arg::Int(*seen)), self.bind(Arg::Int(*new)));
+            cases.push_str(&format!(" WHEN {id} THEN {new}"));
+            conds.push(format!("(id = {id} AND generation = {seen})"));
+        }
+        self.statement(&format!(
+            "UPDATE placement_resource_providers SET generation = CASE id{cases} END, updated_at = {ts} WHERE {}",
+            conds.join(" OR ")
+        ));
+    }
+
+    async fn execute(&self, tx: &mut AnyConnection) -> DbResult<u64> {
+        let mut q = sqlx::query(&self.sql);
+        for a in &self.args {
+            q = match a {
+                Arg::Int(v) => q.bind(*v),
+                Arg::OptInt(v) => q.bind(*v),
+                Arg::Text(v) => q.bind(v.as_str()),
+            };
+        }
+        Ok(q.execute(&mut *tx).await.map_err(e)?.rows_affected())
+    }
 }
