@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 import uuid
 
 
@@ -74,6 +75,22 @@ def flows(c, check):
     c.os("image", "delete", img["id"])
     check(img["id"] not in {r["ID"] for r in c.osj("image", "list")}, "image delete")
     yield "openstack image delete"
+
+    # Interoperable import: create, stage, import (glance-direct) in one command.
+    imported = c.osj("image", "create", "--import", "--file", src, "--disk-format", "qcow2",
+                     "--container-format", "bare", f"imp-{tag}")
+    check(imported["status"] in ("uploading", "importing", "active"), f"image create --import: {imported}")
+    for _ in range(100):
+        shown = c.osj("image", "show", imported["id"])
+        if shown["status"] not in ("uploading", "importing"):
+            break
+        time.sleep(0.2)
+    check(shown["status"] == "active" and shown["checksum"] == _md5(src), f"imported image: {shown}")
+    out = os.path.join(c.dir, f"imported-{tag}.qcow2")
+    c.os("image", "save", "--file", out, imported["id"])
+    check(_md5(out) == _md5(src), "imported image saves bit-identical")
+    c.os("image", "delete", imported["id"])
+    yield "openstack image create --import (glance-direct): staged, imported, active, bytes equal"
 
     bad = os.path.join(c.dir, f"bad-{tag}.qcow2")
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", src, "-F", "qcow2", bad], check=True)

@@ -89,31 +89,39 @@ impl Controller {
         let enforcer = Arc::new(enforcer(&config)?);
         let placement = Placement::new(db.clone(), config.placement.clone(), enforcer.clone());
         placement.init().await.context("cannot load the standard traits into the placement tables")?;
+        let identity = Arc::new(Identity::new(
+            db.clone(),
+            config.identity.clone(),
+            enforcer.clone(),
+            format!("{}/identity", config.public_url()),
+            &key_dir,
+        )?);
         let store_dir = match config.image.filesystem_store_datadir.as_str() {
             "" => config.data_dir.join("images"),
             dir => std::path::PathBuf::from(dir),
         };
         let store = image::store::FilesystemStore::new(&store_dir)
             .with_context(|| format!("cannot create the image store directory {}", store_dir.display()))?;
+        let staging_dir = match config.image.staging_dir.as_str() {
+            "" => config.data_dir.join("image-staging"),
+            dir => std::path::PathBuf::from(dir),
+        };
+        let staging = image::store::FilesystemStore::new(&staging_dir)
+            .with_context(|| format!("cannot create the image staging directory {}", staging_dir.display()))?;
         let images = Images::new(
             db.clone(),
             config.image.clone(),
             enforcer.clone(),
             Arc::new(store),
+            staging,
             format!("{}/image", config.public_url()),
-        );
+        )
+        .with_limits(Arc::new(IdentityLimits(identity.clone())));
         images.recover_stale_uploads().await.map_err(|e| anyhow::anyhow!(e.message))?;
-        let identity = Identity::new(
-            db.clone(),
-            config.identity.clone(),
-            enforcer,
-            format!("{}/identity", config.public_url()),
-            &key_dir,
-        )?;
         Ok(Controller {
             config,
             db,
-            identity: Arc::new(identity),
+            identity,
             placement: Arc::new(placement),
             image: Arc::new(images),
             metrics: Arc::new(Metrics::default()),
@@ -167,7 +175,7 @@ impl Controller {
     }
 
     /// Starts the background tasks (revocation sync across controllers,
-    /// cut-off image uploads).
+    /// cut-off image uploads and imports).
     pub fn start_tasks(&mut self) {
         let images = self.image.clone();
         let every = Duration::from_secs((self.config.image.upload_lease_seconds / 2).max(1));
@@ -177,6 +185,9 @@ impl Controller {
                 tick.tick().await;
                 if let Err(e) = images.recover_stale_uploads().await {
                     tracing::warn!(error = %e.message, "cannot check for cut-off image uploads");
+                }
+                if let Err(e) = images.resume_stale_tasks().await {
+                    tracing::warn!(error = %e.message, "cannot check for cut-off image imports");
                 }
             }
         }));
@@ -245,4 +256,13 @@ async fn healthcheck(State(db): State<Db>) -> impl IntoResponse {
 
 async fn metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], m.encode())
+}
+
+/// The image quotas: unified limits of the `image` service from Identity.
+struct IdentityLimits(Arc<Identity>);
+
+impl image::quota::LimitSource for IdentityLimits {
+    fn limits<'a>(&'a self, project_id: &'a str) -> image::quota::LimitFuture<'a> {
+        Box::pin(async move { self.0.project_limits("image", project_id).await.map_err(|e| e.message) })
+    }
 }

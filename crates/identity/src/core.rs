@@ -196,6 +196,26 @@ impl Identity {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// The unified limits of a project for the service of `service_type`:
+    /// resource name -> limit, the project's own limit over the registered
+    /// default. Resources with neither are absent.
+    pub async fn project_limits(&self, service_type: &str, project_id: &str) -> ApiResult<HashMap<String, i64>> {
+        let services = q::list_services(&self.db).await.map_err(db_err)?;
+        let ids: Vec<String> = services.into_iter().filter(|s| s.service_type == service_type).map(|s| s.id).collect();
+        let mut out = HashMap::new();
+        for r in q::list_registered_limits(&self.db).await.map_err(db_err)? {
+            if ids.contains(&r.service_id) {
+                out.insert(r.resource_name, r.default_limit);
+            }
+        }
+        for l in q::list_limits(&self.db).await.map_err(db_err)? {
+            if ids.contains(&l.service_id) && l.project_id.as_deref() == Some(project_id) {
+                out.insert(l.resource_name, l.resource_limit);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn invalidate_catalog(&self) {
         *self.catalog.write().expect("lock") = None;
     }

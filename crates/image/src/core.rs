@@ -17,7 +17,7 @@ use crate::db as q;
 use crate::inspect::{check_declared, Inspector};
 use crate::model::*;
 use crate::policies::names;
-use crate::store::{DataReader, ImageStore};
+use crate::store::{DataReader, FilesystemStore, ImageStore};
 
 /// A webob error as Glance sends it: `explanation` is the message.
 pub fn gerr(status: StatusCode, explanation: impl AsRef<str>) -> ApiError {
@@ -41,6 +41,10 @@ pub fn gdetail(status: StatusCode, detail: impl AsRef<str>) -> ApiError {
 
 pub fn bad(msg: impl AsRef<str>) -> ApiError {
     gerr(StatusCode::BAD_REQUEST, msg)
+}
+
+pub(crate) fn db_error(e: DbError) -> ApiError {
+    db_err(e)
 }
 
 fn db_err(e: DbError) -> ApiError {
@@ -112,6 +116,13 @@ pub struct PatchOp {
     pub value: Option<Value>,
 }
 
+/// Which lease a long write keeps alive.
+#[derive(Clone, Copy)]
+pub(crate) enum Lease<'a> {
+    Upload,
+    Task(&'a str),
+}
+
 /// Where a download starts and how much it sends.
 pub struct Download {
     pub image: Image,
@@ -135,6 +146,10 @@ pub struct Images {
     pub config: ImageConfig,
     enforcer: Arc<policy::Enforcer>,
     pub store: Arc<dyn ImageStore>,
+    /// Staged data waiting for an import (`<dir>/<image id>`).
+    pub(crate) staging: FilesystemStore,
+    /// Quota limits, when `use_keystone_limits` is on.
+    pub(crate) limits: Option<Arc<dyn crate::quota::LimitSource>>,
     /// Public URL of the service, e.g. `http://127.0.0.1:5000/image`.
     pub endpoint: String,
 }
@@ -145,12 +160,21 @@ impl Images {
         config: ImageConfig,
         enforcer: Arc<policy::Enforcer>,
         store: Arc<dyn ImageStore>,
+        staging: FilesystemStore,
         endpoint: String,
     ) -> Images {
-        Images { db, config, enforcer, store, endpoint }
+        Images { db, config, enforcer, store, staging, limits: None, endpoint }
     }
 
-    fn allowed(&self, ctx: &RequestContext, rule: &str, target: &Value) -> bool {
+    /// Enforces quotas from `source` (when `use_keystone_limits` is on).
+    pub fn with_limits(mut self, source: Arc<dyn crate::quota::LimitSource>) -> Images {
+        if self.config.use_keystone_limits {
+            self.limits = Some(source);
+        }
+        self
+    }
+
+    pub(crate) fn allowed(&self, ctx: &RequestContext, rule: &str, target: &Value) -> bool {
         let target = match target {
             Value::Object(m) => {
                 Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -176,7 +200,7 @@ impl Images {
     }
 
     /// Glance's `_enforce`: a caller who may not even see the image gets 404.
-    async fn enforce(&self, ctx: &RequestContext, rule: &str, im: &Image) -> ApiResult<()> {
+    pub(crate) async fn enforce(&self, ctx: &RequestContext, rule: &str, im: &Image) -> ApiResult<()> {
         let target = self.target(ctx, im).await?;
         if self.allowed(ctx, rule, &target) {
             return Ok(());
@@ -265,6 +289,7 @@ impl Images {
             }
         }
         self.check_quotas(&im)?;
+        self.check_quota(ctx, &[(crate::quota::IMAGE_COUNT_TOTAL, 1)]).await?;
         let target = json!({"project_id": im.owner, "owner": im.owner, "visibility": im.visibility});
         if !self.allowed(ctx, names::ADD_IMAGE, &target) {
             if im.owner.is_some() && im.owner != ctx.project_id {
@@ -436,7 +461,7 @@ impl Images {
         Ok(im)
     }
 
-    async fn save(&self, im: &Image, from_status: &str) -> ApiResult<()> {
+    pub(crate) async fn save(&self, im: &Image, from_status: &str) -> ApiResult<()> {
         let mut tx = q::begin(&self.db).await.map_err(db_err)?;
         if !q::save_image(&mut tx, im, from_status).await.map_err(db_err)? {
             return Err(gerr(
@@ -461,6 +486,7 @@ impl Images {
         let mut tx = q::begin(&self.db).await.map_err(db_err)?;
         q::mark_deleted(&mut tx, id).await.map_err(db_err)?;
         tx.commit().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
+        self.remove_staged(id).await;
         if let Some(loc) = &im.location {
             if let Err(e) = self.store.delete(loc).await {
                 tracing::warn!(image_id = id, error = %e, "image deleted but its data could not be removed from the store; remove {loc} by hand");
@@ -616,11 +642,12 @@ impl Images {
 
     /// Streams an upload into the store, checking size, hashes and content
     /// on the way; the image becomes `active` only when all of it is stored.
-    pub async fn upload<S, E>(&self, ctx: &RequestContext, id: &str, body: S) -> ApiResult<()>
+    pub async fn upload<S, E>(&self, ctx: &RequestContext, id: &str, body: S, declared: Option<u64>) -> ApiResult<()>
     where
         S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        self.check_quota(ctx, &[(crate::quota::IMAGE_SIZE_TOTAL, crate::quota::mib(declared))]).await?;
         let mut im = self.get(ctx, id).await?;
         self.enforce(ctx, names::UPLOAD_IMAGE, &im).await?;
         if im.status != "queued" {
@@ -642,7 +669,11 @@ impl Images {
         self.save(&im, "queued").await?;
         let lease = self.lease_until();
         q::set_upload_lease(&self.db, id, Some(&lease)).await.map_err(db_err)?;
-        match self.receive(&mut im, body).await {
+        if let Err(e) = self.check_quota(ctx, &[(crate::quota::IMAGE_COUNT_UPLOADING, 0)]).await {
+            self.restore_queued(id).await;
+            return Err(e);
+        }
+        match self.receive(&mut im, body, "saving", Lease::Upload).await {
             Ok(()) => {
                 q::set_upload_lease(&self.db, id, None).await.map_err(db_err)?;
                 Ok(())
@@ -654,12 +685,20 @@ impl Images {
         }
     }
 
-    fn lease_until(&self) -> String {
+    pub(crate) fn lease_until(&self) -> String {
         let until = chrono::Utc::now() + chrono::Duration::seconds(self.config.upload_lease_seconds as i64);
         until.format("%Y-%m-%dT%H:%M:%SZ").to_string()
     }
 
-    async fn receive<S, E>(&self, im: &mut Image, mut body: S) -> ApiResult<()>
+    /// Streams data into the store and makes the image `active` (from
+    /// `from_status`), renewing the upload's or the import task's lease.
+    pub(crate) async fn receive<S, E>(
+        &self,
+        im: &mut Image,
+        mut body: S,
+        from_status: &str,
+        lease: Lease<'_>,
+    ) -> ApiResult<()>
     where
         S: Stream<Item = Result<bytes::Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -690,7 +729,12 @@ impl Images {
                 writer.write(&chunk).await.map_err(|e| store_error(&id, e))?;
                 if last_lease.elapsed().as_secs() * 4 >= self.config.upload_lease_seconds {
                     last_lease = std::time::Instant::now();
-                    q::set_upload_lease(&self.db, &id, Some(&self.lease_until())).await.map_err(db_err)?;
+                    let until = self.lease_until();
+                    match lease {
+                        Lease::Upload => q::set_upload_lease(&self.db, &id, Some(&until)).await,
+                        Lease::Task(task) => q::renew_task_lease(&self.db, task, &until).await,
+                    }
+                    .map_err(db_err)?;
                 }
             }
             Ok(())
@@ -723,7 +767,7 @@ impl Images {
         im.location = Some(location.clone());
         im.status = "active".into();
         im.updated_at = q::now();
-        if let Err(e) = self.save(im, "saving").await {
+        if let Err(e) = self.save(im, from_status).await {
             // Deleted (or reset) while uploading: the data has no image any more.
             let _ = self.store.delete(&location).await;
             return Err(if e.status == StatusCode::CONFLICT {
@@ -738,14 +782,21 @@ impl Images {
         Ok(())
     }
 
-    /// Puts an image whose upload failed back to `queued`, without data.
-    async fn restore_queued(&self, id: &str) {
+    /// Puts an image whose upload, staging or import failed back to
+    /// `queued`, without data (staged data included).
+    pub(crate) async fn restore_queued(&self, id: &str) {
         if let Err(e) = self.store.discard_partial(id).await {
             tracing::warn!(image_id = id, error = %e, "cannot remove a partial upload from the store");
         }
+        self.remove_staged(id).await;
         let Ok(Some(mut im)) = q::get_image_ro(&self.db, id).await else { return };
-        if im.status != "saving" {
+        let from = im.status.clone();
+        if !["saving", "uploading", "importing"].contains(&from.as_str()) {
             return;
+        }
+        if from == "importing" {
+            im.properties.insert("os_glance_importing_to_stores".into(), String::new());
+            im.properties.insert("os_glance_failed_import".into(), String::new());
         }
         im.status = "queued".into();
         im.size = None;
@@ -755,7 +806,7 @@ impl Images {
         im.os_hash_value = None;
         im.location = None;
         im.updated_at = q::now();
-        if let Err(e) = self.save(&im, "saving").await {
+        if let Err(e) = self.save(&im, &from).await {
             tracing::warn!(image_id = id, error = %e.message, "cannot put an image back to queued after a failed upload");
         }
         let _ = q::set_upload_lease(&self.db, id, None).await;

@@ -8,12 +8,20 @@ use db::{AnyRow, Db, DbError, DbResult};
 
 use crate::model::*;
 
-pub static MIGRATIONS: &[db::MigrationSet] = &[db::MigrationSet {
-    version: 3000,
-    description: "image initial schema",
-    sqlite: include_str!("../migrations/3000_initial.sql"),
-    postgres: include_str!("../migrations/3000_initial.sql"),
-}];
+pub static MIGRATIONS: &[db::MigrationSet] = &[
+    db::MigrationSet {
+        version: 3000,
+        description: "image initial schema",
+        sqlite: include_str!("../migrations/3000_initial.sql"),
+        postgres: include_str!("../migrations/3000_initial.sql"),
+    },
+    db::MigrationSet {
+        version: 3001,
+        description: "image tasks",
+        sqlite: include_str!("../migrations/3001_tasks.sql"),
+        postgres: include_str!("../migrations/3001_tasks.sql"),
+    },
+];
 
 pub type Tx = sqlx::Transaction<'static, Any>;
 
@@ -227,11 +235,13 @@ pub async fn set_upload_lease(db: &Db, id: &str, until: Option<&str>) -> DbResul
     Ok(())
 }
 
-/// Images in `saving` whose upload lease ran out before `now`.
+/// Images in `saving` (uploading to the store) or `uploading` (to staging,
+/// lease set) whose lease ran out before `now`.
 pub async fn stale_uploads(db: &Db, now: &str) -> DbResult<Vec<String>> {
     sqlx::query_scalar(
-        "SELECT id FROM image_images WHERE status = 'saving' AND deleted = 0 AND \
-         (upload_lease_until IS NULL OR upload_lease_until < $1)",
+        "SELECT id FROM image_images WHERE deleted = 0 AND ((status = 'saving' AND \
+         (upload_lease_until IS NULL OR upload_lease_until < $1)) OR \
+         (status = 'uploading' AND upload_lease_until IS NOT NULL AND upload_lease_until < $1))",
     )
     .bind(now)
     .fetch_all(db.reader())
@@ -366,4 +376,227 @@ pub async fn delete_member(db: &Db, image_id: &str, member: &str) -> DbResult<bo
         .await
         .map_err(e)?;
     Ok(r.rows_affected() == 1)
+}
+
+// ---------- tasks ----------
+
+const TASK_COLS: &str = "id, type, status, owner, input, result, message, image_id, request_id, user_id, expires_at, \
+    lease_until, attempts, created_at, updated_at";
+
+fn task_row(r: &AnyRow) -> Task {
+    let json = |c: &str| get_os(r, c).and_then(|s| serde_json::from_str(&s).ok());
+    Task {
+        id: get_s(r, "id"),
+        task_type: get_s(r, "type"),
+        status: get_s(r, "status"),
+        owner: get_os(r, "owner"),
+        input: json("input"),
+        result: json("result"),
+        message: get_s(r, "message"),
+        image_id: get_os(r, "image_id"),
+        request_id: get_os(r, "request_id"),
+        user_id: get_os(r, "user_id"),
+        expires_at: get_os(r, "expires_at"),
+        lease_until: get_os(r, "lease_until"),
+        attempts: get_i(r, "attempts"),
+        created_at: get_s(r, "created_at"),
+        updated_at: get_s(r, "updated_at"),
+    }
+}
+
+pub async fn insert_task(conn: &mut AnyConnection, t: &Task) -> DbResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO image_tasks ({TASK_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    ))
+    .bind(&t.id)
+    .bind(&t.task_type)
+    .bind(&t.status)
+    .bind(&t.owner)
+    .bind(t.input.as_ref().map(|v| v.to_string()))
+    .bind(t.result.as_ref().map(|v| v.to_string()))
+    .bind(&t.message)
+    .bind(&t.image_id)
+    .bind(&t.request_id)
+    .bind(&t.user_id)
+    .bind(&t.expires_at)
+    .bind(&t.lease_until)
+    .bind(t.attempts)
+    .bind(&t.created_at)
+    .bind(&t.updated_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+/// Writes a task's state if it is still `from_status`; false otherwise.
+pub async fn save_task(db: &Db, t: &Task, from_status: &str) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE image_tasks SET status = $1, result = $2, message = $3, expires_at = $4, lease_until = $5, \
+         attempts = $6, updated_at = $7 WHERE id = $8 AND status = $9",
+    )
+    .bind(&t.status)
+    .bind(t.result.as_ref().map(|v| v.to_string()))
+    .bind(&t.message)
+    .bind(&t.expires_at)
+    .bind(&t.lease_until)
+    .bind(t.attempts)
+    .bind(&t.updated_at)
+    .bind(&t.id)
+    .bind(from_status)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn get_task(db: &Db, id: &str) -> DbResult<Option<Task>> {
+    let r = sqlx::query(&format!("SELECT {TASK_COLS} FROM image_tasks WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(r.as_ref().map(task_row))
+}
+
+/// Tasks that have not expired by `now`, oldest first.
+pub async fn live_tasks(db: &Db, now: &str) -> DbResult<Vec<Task>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {TASK_COLS} FROM image_tasks WHERE expires_at IS NULL OR expires_at > $1 ORDER BY created_at, id"
+    ))
+    .bind(now)
+    .fetch_all(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(rows.iter().map(task_row).collect())
+}
+
+pub async fn image_tasks(db: &Db, image_id: &str, now: &str) -> DbResult<Vec<Task>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {TASK_COLS} FROM image_tasks WHERE image_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
+         ORDER BY created_at DESC, id"
+    ))
+    .bind(image_id)
+    .bind(now)
+    .fetch_all(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(rows.iter().map(task_row).collect())
+}
+
+/// Unfinished tasks whose lease ran out before `now` (their run stopped),
+/// with the lease they had.
+pub async fn stale_tasks(db: &Db, now: &str) -> DbResult<Vec<(String, Option<String>)>> {
+    let rows = sqlx::query(
+        "SELECT id, lease_until FROM image_tasks WHERE status IN ('pending', 'processing') AND \
+         (lease_until IS NULL OR lease_until < $1) ORDER BY created_at",
+    )
+    .bind(now)
+    .fetch_all(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(rows.iter().map(|r| (get_s(r, "id"), get_os(r, "lease_until"))).collect())
+}
+
+/// Takes an unfinished task for a run if its lease is still `seen` (no
+/// other runner took it): status `processing`, a new lease, one more attempt.
+pub async fn claim_task(db: &Db, id: &str, seen: Option<&str>, lease: &str) -> DbResult<Option<Task>> {
+    let r = sqlx::query(
+        "UPDATE image_tasks SET status = 'processing', lease_until = $1, attempts = attempts + 1, updated_at = $2 \
+         WHERE id = $3 AND status IN ('pending', 'processing') AND COALESCE(lease_until, '') = $4",
+    )
+    .bind(lease)
+    .bind(now())
+    .bind(id)
+    .bind(seen.unwrap_or(""))
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    if r.rows_affected() != 1 {
+        return Ok(None);
+    }
+    get_task(db, id).await
+}
+
+/// Extends the lease of a running task.
+pub async fn renew_task_lease(db: &Db, id: &str, until: &str) -> DbResult<()> {
+    sqlx::query("UPDATE image_tasks SET lease_until = $1 WHERE id = $2 AND status IN ('pending', 'processing')")
+        .bind(until)
+        .bind(id)
+        .execute(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
+/// Takes an image's import lock (`os_glance_import_task`) for `task` if it
+/// is free or still held by `previous`; false when someone else holds it.
+pub async fn take_import_lock(
+    conn: &mut AnyConnection,
+    image_id: &str,
+    task: &str,
+    previous: Option<&str>,
+) -> DbResult<bool> {
+    let r = match previous {
+        None => sqlx::query(
+            "INSERT INTO image_properties (image_id, name, value) VALUES ($1, 'os_glance_import_task', $2) \
+             ON CONFLICT (image_id, name) DO NOTHING",
+        )
+        .bind(image_id)
+        .bind(task)
+        .execute(&mut *conn)
+        .await
+        .map_err(e)?,
+        Some(prev) => sqlx::query(
+            "UPDATE image_properties SET value = $1 WHERE image_id = $2 AND name = 'os_glance_import_task' \
+             AND value = $3",
+        )
+        .bind(task)
+        .bind(image_id)
+        .bind(prev)
+        .execute(&mut *conn)
+        .await
+        .map_err(e)?,
+    };
+    Ok(r.rows_affected() == 1)
+}
+
+/// Drops an image's import lock if `task` holds it.
+pub async fn release_import_lock(db: &Db, image_id: &str, task: &str) -> DbResult<()> {
+    sqlx::query("DELETE FROM image_properties WHERE image_id = $1 AND name = 'os_glance_import_task' AND value = $2")
+        .bind(image_id)
+        .bind(task)
+        .execute(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
+/// A project's usage of a quota resource (see `quota`).
+pub async fn quota_usage(db: &Db, project: &str, resource: &str) -> DbResult<i64> {
+    let live = "owner = $1 AND deleted = 0 AND status NOT IN ('killed', 'pending_delete', 'deleted')";
+    let (sql, mib) = match resource {
+        "image_count_total" => (format!("SELECT COUNT(*) FROM image_images WHERE {live}"), false),
+        "image_count_uploading" => (
+            "SELECT COUNT(*) FROM image_images WHERE owner = $1 AND deleted = 0 AND \
+             status IN ('saving', 'uploading', 'importing')"
+                .to_string(),
+            false,
+        ),
+        "image_size_total" => (
+            format!(
+                "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM image_images WHERE {live} AND location IS NOT NULL"
+            ),
+            true,
+        ),
+        "image_stage_total" => (
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM image_images WHERE owner = $1 AND deleted = 0 AND \
+             status IN ('uploading', 'importing')"
+                .to_string(),
+            true,
+        ),
+        _ => return Ok(0),
+    };
+    let n: i64 = sqlx::query_scalar(&sql).bind(project).fetch_one(db.reader()).await.map_err(e)?;
+    Ok(if mib { n / (1 << 20) } else { n })
 }

@@ -10,9 +10,11 @@
 pub mod config;
 pub mod core;
 pub mod db;
+pub mod import;
 pub mod inspect;
 pub mod model;
 pub mod policies;
+pub mod quota;
 pub mod store;
 
 mod api;

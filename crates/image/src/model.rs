@@ -41,3 +41,23 @@ pub struct Member {
     pub created_at: String,
     pub updated_at: String,
 }
+
+/// A Glance task (`api_image_import`): an image import and its outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    pub id: String,
+    pub task_type: String,
+    pub status: String,
+    pub owner: Option<String>,
+    pub input: Option<serde_json::Value>,
+    pub result: Option<serde_json::Value>,
+    pub message: String,
+    pub image_id: Option<String>,
+    pub request_id: Option<String>,
+    pub user_id: Option<String>,
+    pub expires_at: Option<String>,
+    pub lease_until: Option<String>,
+    pub attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}

@@ -48,7 +48,12 @@ impl FilesystemStore {
         Ok(FilesystemStore { dir })
     }
 
-    fn final_path(&self, image_id: &str) -> PathBuf {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where an image's committed data is (for tools that need a file).
+    pub fn final_path(&self, image_id: &str) -> PathBuf {
         self.dir.join(image_id)
     }
 

@@ -42,7 +42,7 @@ async fn create_show_and_defaults() {
     let b = &r.body;
     let id = b["id"].as_str().unwrap();
     assert!(r.header("location").unwrap().ends_with(&format!("/image/v2/images/{id}")));
-    assert_eq!(r.header("openstack-image-import-methods").as_deref(), Some("glance-direct"));
+    assert_eq!(r.header("openstack-image-import-methods").as_deref(), Some("glance-direct,web-download"));
     assert_eq!(b["status"], "queued");
     assert_eq!(b["visibility"], "shared");
     assert_eq!((b["protected"].clone(), b["os_hidden"].clone()), (json!(false), json!(false)));

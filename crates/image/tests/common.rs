@@ -38,7 +38,11 @@ pub struct Im {
 
 impl Im {
     pub async fn start() -> Im {
-        let cloud = TestCloud::start().await;
+        Im::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut testkit::Config)) -> Im {
+        let cloud = TestCloud::start_with(tweak).await;
         let admin = cloud.admin_token().await;
         Im { cloud, admin }
     }
@@ -108,6 +112,31 @@ impl Im {
         .await
     }
 
+    /// Stages data for a glance-direct import.
+    pub async fn stage(&self, id: &str, token: &str, data: Vec<u8>) -> Resp {
+        self.call(
+            Method::PUT,
+            &format!("/v2/images/{id}/stage"),
+            Some(token),
+            Some(("application/octet-stream", data)),
+            &[],
+        )
+        .await
+    }
+
+    /// Polls an image until its status is no longer `from` (30 s at most).
+    pub async fn wait_status(&self, id: &str, token: &str, from: &[&str]) -> Value {
+        for _ in 0..300 {
+            let r = self.get(&format!("/v2/images/{id}"), token).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            if !from.contains(&r.body["status"].as_str().unwrap_or_default()) {
+                return r.body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("image {id} stayed in {from:?}");
+    }
+
     /// Creates an image as `token`; returns its body.
     pub async fn image(&self, token: &str, body: Value) -> Value {
         let r = self.post("/v2/images", token, body).await;
@@ -152,4 +181,18 @@ pub fn qcow2_bytes(virtual_size: u64) -> Vec<u8> {
     v[100..104].copy_from_slice(&4u32.to_be_bytes()); // refcount_order
     v[104..108].copy_from_slice(&104u32.to_be_bytes()); // header_length
     v
+}
+
+/// Runs qemu-img (from qemu-utils) and fails the test on an error.
+pub fn qemu_img(args: &[&str]) {
+    let out = std::process::Command::new("qemu-img").args(args).output().expect("qemu-img (install qemu-utils)");
+    assert!(out.status.success(), "qemu-img {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A real qcow2 made by qemu-img from `raw` (returned with it).
+pub fn real_qcow2(dir: &std::path::Path, raw: &[u8]) -> Vec<u8> {
+    let (r, q) = (dir.join("disk.raw"), dir.join("disk.qcow2"));
+    std::fs::write(&r, raw).unwrap();
+    qemu_img(&["convert", "-f", "raw", "-O", "qcow2", r.to_str().unwrap(), q.to_str().unwrap()]);
+    std::fs::read(&q).unwrap()
 }

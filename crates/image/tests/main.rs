@@ -5,3 +5,5 @@ mod api;
 mod authz;
 mod common;
 mod data;
+mod import;
+mod quota;

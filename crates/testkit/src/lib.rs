@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use db::sqlx;
-use ferrostack::{Config, Controller};
+pub use ferrostack::Config;
+use ferrostack::Controller;
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;

@@ -14,6 +14,26 @@ use tokio_util::io::ReaderStream;
 use super::no_body;
 use crate::core::{bad, Images};
 
+/// Image data must come as `application/octet-stream` (415 otherwise).
+pub fn require_octet_stream(headers: &HeaderMap) -> ApiResult<()> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_string());
+    if ct.as_deref() != Some("application/octet-stream") {
+        let shown = ct.clone().unwrap_or_else(|| "None".into());
+        Err(api_core::ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "The request media type {} is not supported by this server.\n<br /><br />\nInvalid content type {shown}",
+                ct.unwrap_or_default()
+            ),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 pub async fn upload(
     auth: Auth,
     State(images): State<Arc<Images>>,
@@ -21,27 +41,9 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_string());
-    if ct.as_deref() != Some("application/octet-stream") {
-        let shown = ct.clone().unwrap_or_else(|| "None".into());
-        return Err(api_core::ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "The request media type {} is not supported by this server.\n<br /><br />\nInvalid content type {shown}",
-                ct.unwrap_or_default()
-            ),
-        ));
-    }
-    if let Some(v) = headers.get("x-openstack-image-size") {
-        v.to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or_else(|| bad("Invalid or missing image size in request headers."))?;
-    }
-    images.upload(&auth, &id, body.into_data_stream()).await?;
+    require_octet_stream(&headers)?;
+    let declared = super::import::declared_size(&headers)?;
+    images.upload(&auth, &id, body.into_data_stream(), declared).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -40,8 +40,16 @@ pub fn view(im: &Image) -> Value {
     Value::Object(m)
 }
 
-fn import_methods() -> (header::HeaderName, HeaderValue) {
-    (header::HeaderName::from_static("openstack-image-import-methods"), HeaderValue::from_static("glance-direct"))
+/// `OpenStack-image-import-methods` on a created image (absent when none is on).
+fn import_methods(images: &Images) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let methods = images.import_methods().join(",");
+    if let Ok(v) = HeaderValue::from_str(&methods) {
+        if !methods.is_empty() {
+            h.insert(header::HeaderName::from_static("openstack-image-import-methods"), v);
+        }
+    }
+    h
 }
 
 pub async fn create(auth: Auth, State(images): State<Arc<Images>>, body: Bytes) -> ApiResult<Response> {
@@ -56,7 +64,8 @@ pub async fn create(auth: Auth, State(images): State<Arc<Images>>, body: Bytes) 
     let location = format!("{}/v2/images/{}", images.endpoint.trim_end_matches('/'), im.id);
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, HeaderValue::from_str(&location).map_err(|_| bad("Invalid image id."))?), import_methods()],
+        [(header::LOCATION, HeaderValue::from_str(&location).map_err(|_| bad("Invalid image id."))?)],
+        import_methods(&images),
         axum::Json(view(&im)),
     )
         .into_response())

@@ -4,6 +4,7 @@
 
 mod data;
 mod images;
+mod import;
 mod members;
 
 use std::sync::{Arc, OnceLock};
@@ -27,6 +28,8 @@ pub const IMAGE_SCHEMA: &str = include_str!("schema-image.json");
 const IMAGES_SCHEMA: &str = include_str!("schema-images.json");
 const MEMBER_SCHEMA: &str = include_str!("schema-member.json");
 const MEMBERS_SCHEMA: &str = include_str!("schema-members.json");
+const TASK_SCHEMA: &str = include_str!("schema-task.json");
+const TASKS_SCHEMA: &str = include_str!("schema-tasks.json");
 
 pub fn image_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
@@ -50,8 +53,17 @@ pub fn router(images: Arc<Images>) -> Router {
         .route("/v2/schemas/images", get(|| async { json_raw(IMAGES_SCHEMA) }))
         .route("/v2/schemas/member", get(|| async { json_raw(MEMBER_SCHEMA) }))
         .route("/v2/schemas/members", get(|| async { json_raw(MEMBERS_SCHEMA) }))
-        .route("/v2/info/import", get(info_import))
+        .route("/v2/images/{id}/stage", put(import::stage))
+        .route("/v2/images/{id}/import", post(import::import))
+        .route("/v2/images/{id}/tasks", get(import::image_tasks))
+        .route("/v2/tasks", get(import::list_tasks))
+        .route("/v2/tasks/{id}", get(import::show_task).delete(import::delete_task))
+        .route("/v2/schemas/task", get(|| async { json_raw(TASK_SCHEMA) }))
+        .route("/v2/schemas/tasks", get(|| async { json_raw(TASKS_SCHEMA) }))
+        .route("/v2/info/import", get(import::info_import))
+        .route("/v2/info/usage", get(import::info_usage))
         .route("/v2/info/stores", get(info_stores))
+        .route("/v2/info/stores/detail", get(info_stores))
         .fallback(no_route)
         .with_state(images)
 }
@@ -81,18 +93,10 @@ async fn versions_200(State(images): State<Arc<Images>>) -> Response {
     axum::Json(versions(&images)).into_response()
 }
 
-async fn info_import(_: api_core::auth::Auth) -> Response {
-    axum::Json(json!({"import-methods": {
-        "description": "Import methods available.",
-        "type": "array",
-        "value": ["glance-direct"]
-    }}))
-    .into_response()
-}
-
-async fn info_stores(_: api_core::auth::Auth, State(images): State<Arc<Images>>) -> Response {
-    let _ = images;
-    gerr(StatusCode::NOT_FOUND, "The URI was not found on this server.").into_response()
+/// One store, so no multi-store discovery (as Glance without `enabled_backends`).
+async fn info_stores(_: api_core::auth::Auth, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    no_body(&headers, &body)?;
+    Err(gerr(StatusCode::NOT_FOUND, "Multi backend is not supported at this site."))
 }
 
 /// A JSON request body as Glance's deserializer reads it.
