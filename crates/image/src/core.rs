@@ -120,7 +120,7 @@ pub struct PatchOp {
 #[derive(Clone, Copy)]
 pub(crate) enum Lease<'a> {
     Upload,
-    Task(&'a str),
+    Task(&'a crate::import::TaskLease),
 }
 
 /// Where a download starts and how much it sends.
@@ -729,12 +729,12 @@ impl Images {
                 writer.write(&chunk).await.map_err(|e| store_error(&id, e))?;
                 if last_lease.elapsed().as_secs() * 4 >= self.config.upload_lease_seconds {
                     last_lease = std::time::Instant::now();
-                    let until = self.lease_until();
                     match lease {
-                        Lease::Upload => q::set_upload_lease(&self.db, &id, Some(&until)).await,
-                        Lease::Task(task) => q::renew_task_lease(&self.db, task, &until).await,
+                        Lease::Upload => {
+                            q::set_upload_lease(&self.db, &id, Some(&self.lease_until())).await.map_err(db_err)?
+                        }
+                        Lease::Task(task) => task.renew(self).await.map_err(|e| gerr(StatusCode::CONFLICT, e))?,
                     }
-                    .map_err(db_err)?;
                 }
             }
             Ok(())
@@ -756,6 +756,13 @@ impl Images {
                         "The request media type application/octet-stream is not supported by this server.\n<br /><br />\nImage disk format {declared} does not match the uploaded data: {reason}"
                     ),
                 ));
+            }
+        }
+        if let Lease::Task(task) = lease {
+            // Only the run that still holds the import may publish its data.
+            if let Err(e) = task.renew(self).await {
+                let _ = writer.abort().await;
+                return Err(gerr(StatusCode::CONFLICT, e));
             }
         }
         let location = writer.commit().await.map_err(|e| store_error(&id, e))?;

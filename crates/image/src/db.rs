@@ -518,15 +518,20 @@ pub async fn claim_task(db: &Db, id: &str, seen: Option<&str>, lease: &str) -> D
     get_task(db, id).await
 }
 
-/// Extends the lease of a running task.
-pub async fn renew_task_lease(db: &Db, id: &str, until: &str) -> DbResult<()> {
-    sqlx::query("UPDATE image_tasks SET lease_until = $1 WHERE id = $2 AND status IN ('pending', 'processing')")
-        .bind(until)
-        .bind(id)
-        .execute(db.writer())
-        .await
-        .map_err(e)?;
-    Ok(())
+/// Moves a running task's lease from `held` to `until`; false when the
+/// task no longer has lease `held` (another run took it over, or it ended).
+pub async fn renew_task_lease(db: &Db, id: &str, held: &str, until: &str) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE image_tasks SET lease_until = $1 WHERE id = $2 AND lease_until = $3 \
+         AND status IN ('pending', 'processing')",
+    )
+    .bind(until)
+    .bind(id)
+    .bind(held)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Takes an image's import lock (`os_glance_import_task`) for `task` if it

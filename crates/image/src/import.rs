@@ -28,6 +28,37 @@ use crate::model::{Image, Task};
 use crate::policies::names;
 use crate::store::ImageStore;
 
+/// The lease a run of a task holds. Renewals are compare-and-set, so a run
+/// that lost its task (its lease ran out and another run took over) learns
+/// it at its next renewal and stops without touching the image.
+pub(crate) struct TaskLease {
+    id: String,
+    current: std::sync::Mutex<String>,
+}
+
+const LEASE_LOST: &str = "this run of the import lost its lease; another run carries on";
+
+impl TaskLease {
+    pub(crate) async fn renew(&self, images: &Images) -> Result<(), String> {
+        let held = self.current.lock().expect("lease lock").clone();
+        let until = images.lease_until();
+        match q::renew_task_lease(&images.db, &self.id, &held, &until).await {
+            Ok(true) => {
+                *self.current.lock().expect("lease lock") = until;
+                Ok(())
+            }
+            Ok(false) => Err(LEASE_LOST.into()),
+            Err(e) => Err(format!("cannot renew the import's lease: {e}")),
+        }
+    }
+
+    /// Whether this run still holds the task.
+    async fn held(&self, images: &Images) -> bool {
+        let held = self.current.lock().expect("lease lock").clone();
+        matches!(q::get_task(&images.db, &self.id).await, Ok(Some(t)) if t.lease_until.as_deref() == Some(held.as_str()))
+    }
+}
+
 /// Runs of one import before it counts as failed.
 pub const MAX_ATTEMPTS: i64 = 3;
 
@@ -289,7 +320,8 @@ impl Images {
     /// Runs (or resumes) an import task whose lease was `seen_lease`; does
     /// nothing when another runner took it first.
     pub async fn run_task(self: &Arc<Self>, task_id: &str, seen_lease: Option<&str>) {
-        let claimed = match q::claim_task(&self.db, task_id, seen_lease, &self.lease_until()).await {
+        let lease = self.lease_until();
+        let claimed = match q::claim_task(&self.db, task_id, seen_lease, &lease).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(task_id, error = %e, "cannot start an image import; it is retried when its lease runs out");
@@ -297,14 +329,19 @@ impl Images {
             }
         };
         let Some(task) = claimed else { return };
+        let lease = TaskLease { id: task.id.clone(), current: std::sync::Mutex::new(lease) };
         let outcome = if task.attempts > MAX_ATTEMPTS {
             Err(format!(
                 "The import stopped {} times before it finished (its controller stopped); import the image again",
                 task.attempts - 1
             ))
         } else {
-            self.import_steps(&task).await
+            self.import_steps(&task, &lease).await
         };
+        if outcome.is_err() && !lease.held(self).await {
+            tracing::warn!(task_id, "{LEASE_LOST}");
+            return;
+        }
         if let Err(reason) = &outcome {
             tracing::warn!(task_id, image_id = ?task.image_id, reason = %reason, "image import failed; the image is queued again");
             if let Some(id) = &task.image_id {
@@ -319,7 +356,7 @@ impl Images {
         self.finish_task(task_id, outcome).await;
     }
 
-    async fn import_steps(&self, task: &Task) -> Result<(), String> {
+    async fn import_steps(&self, task: &Task, lease: &TaskLease) -> Result<(), String> {
         let input = task.input.clone().unwrap_or_default();
         let id = input["image_id"].as_str().unwrap_or_default().to_string();
         let method = input["import_req"]["method"]["name"].as_str().unwrap_or_default().to_string();
@@ -342,7 +379,7 @@ impl Images {
         }
         if method == "web-download" {
             let uri = input["import_req"]["method"]["uri"].as_str().unwrap_or_default().to_string();
-            self.download_to_staging(&task.id, &id, &uri).await?;
+            self.download_to_staging(lease, &id, &uri).await?;
         }
         let staged = self.staged_path(&id);
         if !tokio::fs::try_exists(&staged).await.unwrap_or(false) {
@@ -357,7 +394,7 @@ impl Images {
         let file = tokio::fs::File::open(&source).await.map_err(|e| format!("cannot read the staged data: {e}"))?;
         let total = file.metadata().await.map(|m| m.len()).unwrap_or(0);
         let stream = progress(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20), id.clone(), total);
-        self.receive(&mut im, stream, "importing", Lease::Task(&task.id)).await.map_err(|e| plain(&e))?;
+        self.receive(&mut im, stream, "importing", Lease::Task(lease)).await.map_err(|e| plain(&e))?;
         self.remove_staged(&id).await;
         tracing::info!(image_id = %id, task_id = %task.id, size = im.size, "image imported");
         Ok(())
@@ -405,7 +442,8 @@ impl Images {
         Ok(n)
     }
 
-    async fn download_to_staging(&self, task_id: &str, id: &str, uri: &str) -> Result<u64, String> {
+    async fn download_to_staging(&self, lease: &TaskLease, id: &str, uri: &str) -> Result<u64, String> {
+        let task_id = lease.id.as_str();
         let filter = self.config.import_filtering_opts.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 10 {
@@ -442,7 +480,7 @@ impl Images {
                 writer.write(&chunk).await.map_err(|e| format!("cannot write staging data: {e}"))?;
                 if last_lease.elapsed().as_secs() * 4 >= self.config.upload_lease_seconds {
                     last_lease = Instant::now();
-                    q::renew_task_lease(&self.db, task_id, &self.lease_until()).await.map_err(|e| e.to_string())?;
+                    lease.renew(self).await?;
                 }
                 if last_log.elapsed() >= Duration::from_secs(10) {
                     last_log = Instant::now();

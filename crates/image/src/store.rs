@@ -2,9 +2,10 @@
 //! implements (a Swift or S3 store can follow); [`FilesystemStore`] keeps
 //! one file per image in a directory.
 //!
-//! A write is staged (`<id>.partial`) and only becomes the image's data on
-//! `commit`, after an fsync, so a crash or a failed upload never leaves a
-//! half-written file under an image's name.
+//! A write is staged (`<id>.partial.<n>`, one file per writer) and only
+//! becomes the image's data on `commit`, after an fsync, so a crash or a
+//! failed upload never leaves a half-written file under an image's name,
+//! and two writers of one image never write into the same file.
 
 use std::future::Future;
 use std::io;
@@ -58,7 +59,7 @@ impl FilesystemStore {
     }
 
     fn partial_path(&self, image_id: &str) -> PathBuf {
-        self.dir.join(format!("{image_id}.partial"))
+        self.dir.join(format!("{image_id}.partial.{}", uuid::Uuid::new_v4().simple()))
     }
 
     /// The file a `file://` location names, if it is inside this store.
@@ -113,10 +114,17 @@ impl ImageStore for FilesystemStore {
 
     fn discard_partial<'a>(&'a self, image_id: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            match tokio::fs::remove_file(self.partial_path(image_id)).await {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
+            let prefix = format!("{image_id}.partial.");
+            let mut entries = tokio::fs::read_dir(&self.dir).await?;
+            while let Some(entry) = entries.next_entry().await? {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    match tokio::fs::remove_file(entry.path()).await {
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                        _ => {}
+                    }
+                }
             }
+            Ok(())
         })
     }
 

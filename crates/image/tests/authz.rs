@@ -130,3 +130,77 @@ async fn matrix() {
     }
     im.stop().await;
 }
+
+#[tokio::test]
+async fn matrix_of_import_tags_members_and_actions() {
+    let im = Im::start().await;
+    let (pa, pb) = (im.project("a").await, im.project("b").await);
+    let reader = im.persona(&pa, "reader").await;
+    let member = im.persona(&pa, "member").await;
+    let other = im.persona(&pb, "member").await;
+    let admin = im.admin.clone();
+    let callers: [(&str, Option<&str>); 5] = [
+        ("none", None),
+        ("reader", Some(&reader)),
+        ("member", Some(&member)),
+        ("other", Some(&other)),
+        ("admin", Some(&admin)),
+    ];
+    let fresh = |body: serde_json::Value| {
+        let im = &im;
+        let member = member.clone();
+        async move { im.image(&member, body).await["id"].as_str().unwrap().to_string() }
+    };
+    let raw = json!({"disk_format": "raw", "container_format": "bare"});
+    let octet = |n: u8| Some(("application/octet-stream", vec![n; 10]));
+    let json_body = |v: serde_json::Value| Some(("application/json", v.to_string().into_bytes()));
+
+    // Stage and import on fresh private images of A.
+    for (i, (who, token)) in callers.iter().enumerate() {
+        let id = fresh(raw.clone()).await;
+        let r = im.call(Method::PUT, &format!("/v2/images/{id}/stage"), *token, octet(3), &[]).await;
+        assert_eq!(r.status, [401, 403, 204, 404, 204][i], "stage as {who}: {}", r.body);
+        let id = fresh(raw.clone()).await;
+        assert_eq!(im.stage(&id, &member, vec![3; 10]).await.status, 204);
+        let body = json_body(json!({"method": {"name": "glance-direct"}}));
+        let r = im.call(Method::POST, &format!("/v2/images/{id}/import"), *token, body, &[]).await;
+        assert_eq!(r.status, [401, 403, 202, 404, 202][i], "import as {who}: {}", r.body);
+        let r = im.call(Method::GET, &format!("/v2/images/{id}/tasks"), *token, None, &[]).await;
+        assert_eq!(r.status, [401, 200, 200, 404, 200][i], "image tasks as {who}: {}", r.body);
+    }
+    // The tasks API is the admin's; usage is everyone's (empty without quotas).
+    for (i, (who, token)) in callers.iter().enumerate() {
+        let r = im.call(Method::GET, "/v2/tasks", *token, None, &[]).await;
+        assert_eq!(r.status, [401, 403, 403, 403, 200][i], "tasks as {who}: {}", r.body);
+        let r = im.call(Method::GET, "/v2/info/usage", *token, None, &[]).await;
+        assert_eq!(r.status, [401, 200, 200, 200, 200][i], "usage as {who}: {}", r.body);
+    }
+    // Tags, deactivate/reactivate.
+    let id = fresh(raw.clone()).await;
+    assert_eq!(im.upload(&id, &member, vec![5; 10]).await.status, 204);
+    for (i, (who, token)) in callers.iter().enumerate() {
+        let r = im.call(Method::PUT, &format!("/v2/images/{id}/tags/t-{who}"), *token, None, &[]).await;
+        assert_eq!(r.status, [401, 403, 204, 404, 204][i], "tag as {who}: {}", r.body);
+        let r = im.call(Method::POST, &format!("/v2/images/{id}/actions/deactivate"), *token, None, &[]).await;
+        assert_eq!(r.status, [401, 403, 204, 404, 204][i], "deactivate as {who}: {}", r.body);
+        let r = im.call(Method::POST, &format!("/v2/images/{id}/actions/reactivate"), *token, None, &[]).await;
+        assert_eq!(r.status, [401, 403, 204, 404, 204][i], "reactivate as {who}: {}", r.body);
+    }
+    // Members of a shared image: the owner's member adds B (who then sees it
+    // but may not add members); B may accept, A may not.
+    let shared = fresh(json!({"visibility": "shared"})).await;
+    for (i, (who, token)) in callers.iter().enumerate() {
+        let r = im
+            .call(Method::POST, &format!("/v2/images/{shared}/members"), *token, json_body(json!({"member": pb})), &[])
+            .await;
+        assert_eq!(r.status, [401, 403, 200, 403, 409][i], "add member as {who}: {}", r.body);
+    }
+    for (i, (who, token)) in callers.iter().enumerate() {
+        let r = im.call(Method::GET, &format!("/v2/images/{shared}/members"), *token, None, &[]).await;
+        assert_eq!(r.status, [401, 200, 200, 200, 200][i], "list members as {who}: {}", r.body);
+        let body = json_body(json!({"status": "accepted"}));
+        let r = im.call(Method::PUT, &format!("/v2/images/{shared}/members/{pb}"), *token, body, &[]).await;
+        assert_eq!(r.status, [401, 403, 403, 200, 200][i], "accept as {who}: {}", r.body);
+    }
+    im.stop().await;
+}

@@ -177,3 +177,59 @@ async fn cut_off_upload_leaves_a_queued_image_and_no_data() {
     assert_eq!(im.upload(&id, &a, vec![1u8; 2048]).await.status, 204);
     im.stop().await;
 }
+
+/// Format-confusion images made by qemu-img, uploaded through the API:
+/// each is refused with 415 and leaves a queued image with no data.
+#[tokio::test]
+async fn malicious_images_made_by_qemu_img_are_refused() {
+    let im = Im::start().await;
+    let a = &im.admin;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    qemu_img(&["create", "-q", "-f", "qcow2", &p("base.qcow2"), "1M"]);
+    qemu_img(&["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", &p("base.qcow2"), &p("backed.qcow2")]);
+    qemu_img(&[
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-o",
+        &format!("data_file={}", p("ext.raw")),
+        &p("datafile.qcow2"),
+        "1M",
+    ]);
+    qemu_img(&["create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", &p("flat.vmdk"), "1M"]);
+    qemu_img(&["create", "-q", "-f", "vmdk", "-o", "subformat=twoGbMaxExtentSparse", &p("split.vmdk"), "1M"]);
+    qemu_img(&["create", "-q", "-f", "vhdx", &p("disk.vhdx"), "1M"]);
+    let cases = [
+        ("backed.qcow2", "qcow2", "backing"),
+        ("datafile.qcow2", "qcow2", "data"),
+        ("flat.vmdk", "vmdk", "subformat"),
+        ("split.vmdk", "vmdk", "safety checks"),
+        ("backed.qcow2", "raw", "does not match"),
+        ("disk.vhdx", "vmdk", "does not match"),
+        ("disk.vhdx", "raw", "does not match"),
+    ];
+    for (file, declared, why) in cases {
+        let id = im.image(a, json!({"name": file, "disk_format": declared, "container_format": "bare"})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = im.upload(&id, a, std::fs::read(p(file)).unwrap()).await;
+        assert_eq!(r.status, 415, "{file} declared {declared}: {}", r.body);
+        let msg = r.body["message"].as_str().unwrap_or_default().to_lowercase();
+        assert!(msg.contains(why), "{file} declared {declared}: {msg}");
+        let b = im.get(&format!("/v2/images/{id}"), a).await.body;
+        assert_eq!(b["status"], "queued", "{file}: {b}");
+        assert!(b["size"].is_null() && b["checksum"].is_null(), "{file}: {b}");
+    }
+    assert!(store_files(&im).is_empty(), "{:?}", store_files(&im));
+    // A clean vhdx declared vhdx is stored with its virtual size.
+    let id = im.image(a, json!({"name": "ok.vhdx", "disk_format": "vhdx", "container_format": "bare"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(im.upload(&id, a, std::fs::read(p("disk.vhdx")).unwrap()).await.status, 204);
+    assert_eq!(im.get(&format!("/v2/images/{id}"), a).await.body["virtual_size"], 1 << 20);
+    im.stop().await;
+}

@@ -335,3 +335,70 @@ async fn image_conversion_turns_qcow2_into_raw_and_refuses_tricks() {
     assert!(task["message"].as_str().unwrap().contains("does not match"), "{task}");
     im.stop().await;
 }
+
+/// An import whose run stops (here: its download hangs, so it stops
+/// renewing its lease, as a dead controller would) is taken over by the
+/// periodic check once the lease runs out, and finishes; the stuck run,
+/// having lost its lease, changes nothing when it ends.
+#[tokio::test]
+async fn an_import_whose_run_stopped_is_resumed_after_its_lease() {
+    let im = Im::start_with(|c| {
+        c.image.upload_lease_seconds = 2;
+        c.image.import_filtering_opts.allowed_ports = vec![];
+    })
+    .await;
+    let member = im.persona(&im.project("resume").await, "member").await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = real_qcow2(dir.path(), &pattern(2 << 20));
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (seen, body) = (requests.clone(), data.clone());
+    let app = axum::Router::new().route(
+        "/disk",
+        axum::routing::get(move || {
+            let (seen, body) = (seen.clone(), body.clone());
+            async move {
+                let len = body.len();
+                let stream: futures_util::stream::BoxStream<'static, Result<Vec<u8>, std::io::Error>> =
+                    if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                        // The first download sends a little, hangs for 5 s, then breaks.
+                        let head = futures_util::stream::iter([Ok(body[..65536].to_vec())]);
+                        let cut = futures_util::stream::once(async {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                            Err(std::io::Error::other("connection cut"))
+                        });
+                        Box::pin(futures_util::StreamExt::chain(head, cut))
+                    } else {
+                        Box::pin(futures_util::stream::iter([Ok(body)]))
+                    };
+                ([(header::CONTENT_LENGTH, len.to_string())], axum::body::Body::from_stream(stream)).into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/disk", listener.local_addr().unwrap().port());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let id = im.image(&member, json!({"name": "resumed", "disk_format": "qcow2", "container_format": "bare"})).await
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = import(&im, &id, &member, json!({"method": {"name": "web-download", "uri": url}})).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let done = im.wait_status(&id, &member, &["queued", "importing"]).await;
+    assert_eq!(done["status"], "active", "{done}");
+    assert_eq!(done["checksum"], md5_hex(&data));
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2, "a second run downloaded again");
+    let task = finished_task(&im, &id, &member).await;
+    assert_eq!(task["status"], "success", "{task}");
+    // The stuck run fails when its download breaks; having lost its lease,
+    // it must not undo anything.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = im.get(&format!("/v2/images/{id}"), &member).await.body;
+    assert_eq!(after["status"], "active", "{after}");
+    assert_eq!(im.get(&format!("/v2/images/{id}/file"), &member).await.bytes, data);
+    let task = finished_task(&im, &id, &member).await;
+    assert_eq!(task["status"], "success", "{task}");
+    server.abort();
+    im.stop().await;
+}

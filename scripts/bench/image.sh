@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Image data benchmark: upload and download of one large image through the
+# Image API (curl, and the openstack CLI), against a plain `cp` of the same
+# file on the same disk, in one run; and the server's peak RSS growth.
+# Prints a markdown report on stdout (progress on stderr).
+#
+#   scripts/bench/image.sh [--binary PATH] [--size-mib N] [--venv DIR] [--dir DIR]
+#
+#   --binary PATH   ferrostack binary ($FERROSTACK_BIN); without it the script runs
+#                   cargo build --release -p ferrostack
+#   --size-mib N    image size in MiB (2048)
+#   --venv DIR      venv with python-openstackclient (~/.cache/ferrostack/venv);
+#                   the CLI runs are skipped when it is missing
+#   --dir DIR       work directory, on the disk to measure (a new one under /var/tmp)
+#
+# Every copy ends with the destination file synced to disk (`sync FILE`), as the
+# image store fsyncs each upload: cp = `cp SRC DST && sync DST`; upload = curl PUT
+# of the file (the server hashes md5 + sha512, inspects the content, writes and
+# fsyncs); download = curl GET into a file, then sync. The file is random data
+# declared raw. ferrostack runs as `ferrostack up --listen 127.0.0.1:0` on a
+# fresh data dir in the work directory and is stopped by its PID on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${FERROSTACK_BIN:-}
+SIZE_MIB=2048
+VENV=${HOME}/.cache/ferrostack/venv
+WORK=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --binary) BIN=$2; shift 2 ;;
+    --size-mib) SIZE_MIB=$2; shift 2 ;;
+    --venv) VENV=$2; shift 2 ;;
+    --dir) WORK=$2; shift 2 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+say() { printf '[image-bench] %s\n' "$*" >&2; }
+
+if [ -z "$BIN" ]; then
+  say "building ferrostack (release)"
+  (cd "$ROOT" && cargo build --release -p ferrostack >&2)
+  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/ferrostack
+fi
+[ -n "$WORK" ] || WORK=$(mktemp -d /var/tmp/ferrostack-image-bench.XXXXXX)
+mkdir -p "$WORK"
+FS_PID=
+cleanup() {
+  [ -n "$FS_PID" ] && kill "$FS_PID" 2>/dev/null && wait "$FS_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+rate() { python3 -c "import sys; print(f'{$SIZE_MIB / (float(sys.argv[1])):.0f}')" "$1"; }
+elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$2"; }
+kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
+
+SRC=$WORK/src.raw
+say "writing a ${SIZE_MIB} MiB file of random data"
+head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$SRC"
+sync "$SRC"
+MD5=$(md5sum "$SRC" | cut -d' ' -f1)
+
+say "cp (twice; the second is reported)"
+for i in 1 2; do
+  rm -f "$WORK/cp.raw"; sync
+  t0=$(now); cp "$SRC" "$WORK/cp.raw"; sync "$WORK/cp.raw"; t1=$(now)
+done
+CP_S=$(elapsed "$t0" "$t1"); rm -f "$WORK/cp.raw"
+
+DATA=$WORK/data
+mkdir -p "$DATA"
+FERROSTACK_DATA_DIR=$DATA "$BIN" up --listen 127.0.0.1:0 < /dev/null > "$WORK/out" 2> "$WORK/log" &
+FS_PID=$!
+for i in $(seq 600); do
+  URL=$(sed -n 's/^ferrostack is up at \(http[^ ]*\)$/\1/p' "$WORK/out")
+  [ -n "$URL" ] && break
+  kill -0 "$FS_PID" 2>/dev/null || { tail -20 "$WORK/log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$URL" ] || { say "ferrostack did not start"; exit 1; }
+PASSWORD=$(cat "$DATA/admin-password")
+TOKEN=$(curl -si -H 'Content-Type: application/json' "$URL/identity/v3/auth/tokens" -d "{\"auth\": {\"identity\": {\"methods\": [\"password\"], \"password\": {\"user\": {\"name\": \"admin\", \"domain\": {\"id\": \"default\"}, \"password\": \"$PASSWORD\"}}}, \"scope\": {\"project\": {\"name\": \"admin\", \"domain\": {\"id\": \"default\"}}}}}" \
+  | awk 'tolower($1) == "x-subject-token:" { print $2 }' | tr -d '\r')
+IMG=$URL/image/v2/images
+RSS0=$(kib "$FS_PID" VmRSS)
+say "ferrostack up at $URL (pid $FS_PID, RSS $((RSS0 / 1024)) MiB)"
+
+new_image() {
+  curl -sf -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' "$IMG" \
+    -d "{\"name\": \"$1\", \"disk_format\": \"raw\", \"container_format\": \"bare\"}" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'
+}
+
+say "upload with curl"
+ID=$(new_image bench-curl)
+t0=$(now)
+curl -sf -X PUT -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/octet-stream' -T "$SRC" "$IMG/$ID/file"
+t1=$(now); UP_S=$(elapsed "$t0" "$t1")
+SUM=$(curl -sf -H "X-Auth-Token: $TOKEN" "$IMG/$ID" | python3 -c 'import json, sys; print(json.load(sys.stdin)["checksum"])')
+[ "$SUM" = "$MD5" ] || { say "checksum $SUM is not the file's $MD5"; exit 1; }
+
+say "download with curl"
+t0=$(now)
+curl -sf -H "X-Auth-Token: $TOKEN" -o "$WORK/down.raw" "$IMG/$ID/file"; sync "$WORK/down.raw"
+t1=$(now); DOWN_S=$(elapsed "$t0" "$t1")
+[ "$(md5sum "$WORK/down.raw" | cut -d' ' -f1)" = "$MD5" ] || { say "the download differs"; exit 1; }
+rm -f "$WORK/down.raw"
+
+CLI_UP=–; CLI_DOWN=–
+if [ -x "$VENV/bin/openstack" ]; then
+  export OS_CLOUD=ferrostack OS_CLIENT_CONFIG_FILE=$DATA/clouds.yaml
+  say "upload and download with the openstack CLI"
+  t0=$(now)
+  CID=$("$VENV/bin/openstack" image create --file "$SRC" --disk-format raw --container-format bare -f value -c id bench-cli)
+  t1=$(now); CLI_UP=$(elapsed "$t0" "$t1")
+  t0=$(now)
+  "$VENV/bin/openstack" image save --file "$WORK/cli.raw" "$CID"; sync "$WORK/cli.raw"
+  t1=$(now); CLI_DOWN=$(elapsed "$t0" "$t1")
+  [ "$(md5sum "$WORK/cli.raw" | cut -d' ' -f1)" = "$MD5" ] || { say "the CLI download differs"; exit 1; }
+  rm -f "$WORK/cli.raw"
+fi
+HWM=$(kib "$FS_PID" VmHWM)
+
+pct() { python3 -c "import sys; print(f'{100 * float(sys.argv[1]) / float(sys.argv[2]):.0f}')" "$1" "$2"; }
+cat <<EOF
+## Image data benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')
+
+- machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr); work dir on $(df --output=source "$WORK" | tail -1)
+- command: \`scripts/bench/image.sh --size-mib $SIZE_MIB\`; ferrostack $("$BIN" version | awk '{print $2}') (\`ferrostack up\`, SQLite, filesystem store)
+- file: $SIZE_MIB MiB of random data, \`disk_format\` raw; every copy ends with the destination synced
+
+| copy | seconds | MiB/s | of cp |
+|---|---:|---:|---:|
+| \`cp\` + \`sync\` | $CP_S | $(rate "$CP_S") | 100% |
+| upload, curl \`PUT /v2/images/{id}/file\` (md5 + sha512 + inspection + fsync) | $UP_S | $(rate "$UP_S") | $(pct "$CP_S" "$UP_S")% |
+| download, curl \`GET /v2/images/{id}/file\` + \`sync\` | $DOWN_S | $(rate "$DOWN_S") | $(pct "$CP_S" "$DOWN_S")% |
+| upload, \`openstack image create --file\` | $CLI_UP | $( [ "$CLI_UP" = – ] && echo – || rate "$CLI_UP") | $( [ "$CLI_UP" = – ] && echo – || echo "$(pct "$CP_S" "$CLI_UP")%") |
+| download, \`openstack image save --file\` + \`sync\` | $CLI_DOWN | $( [ "$CLI_DOWN" = – ] && echo – || rate "$CLI_DOWN") | $( [ "$CLI_DOWN" = – ] && echo – || echo "$(pct "$CP_S" "$CLI_DOWN")%") |
+
+Server memory: RSS $((RSS0 / 1024)) MiB after start, peak (VmHWM) $((HWM / 1024)) MiB over all the copies: growth $(((HWM - RSS0) / 1024)) MiB.
+EOF
