@@ -12,12 +12,18 @@
 #   --venv DIR      venv with python-openstackclient (~/.cache/ferrostack/venv);
 #                   the CLI runs are skipped when it is missing
 #   --dir DIR       work directory, on the disk to measure (a new one under /var/tmp)
+#   --rounds N      rounds of cp, upload and download, interleaved (3); the report
+#                   gives the median of each
 #
-# Every copy ends with the destination file synced to disk (`sync FILE`), as the
+# Every copy starts after a sync and a 2 s pause and ends with the destination
+# file synced to disk (`sync FILE`), as the
 # image store fsyncs each upload: cp = `cp SRC DST && sync DST`; upload = curl PUT
 # of the file (the server hashes md5 + sha512, inspects the content, writes and
 # fsyncs); download = curl GET into a file, then sync. The file is random data
-# declared raw. ferrostack runs as `ferrostack up --listen 127.0.0.1:0` on a
+# declared raw. For the download there is a second baseline: the same curl GET
+# of the same file from Python's static file server (`python3 -m http.server`,
+# which uses sendfile), to tell what HTTP over loopback into a file costs on this
+# machine from what ferrostack adds. ferrostack runs as `ferrostack up --listen 127.0.0.1:0` on a
 # fresh data dir in the work directory and is stopped by its PID on exit.
 set -euo pipefail
 
@@ -26,12 +32,14 @@ BIN=${FERROSTACK_BIN:-}
 SIZE_MIB=2048
 VENV=${HOME}/.cache/ferrostack/venv
 WORK=
+ROUNDS=3
 while [ $# -gt 0 ]; do
   case $1 in
     --binary) BIN=$2; shift 2 ;;
     --size-mib) SIZE_MIB=$2; shift 2 ;;
     --venv) VENV=$2; shift 2 ;;
     --dir) WORK=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -46,8 +54,10 @@ fi
 [ -n "$WORK" ] || WORK=$(mktemp -d /var/tmp/ferrostack-image-bench.XXXXXX)
 mkdir -p "$WORK"
 FS_PID=
+PY_PID=
 cleanup() {
   [ -n "$FS_PID" ] && kill "$FS_PID" 2>/dev/null && wait "$FS_PID" 2>/dev/null || true
+  [ -n "$PY_PID" ] && kill "$PY_PID" 2>/dev/null && wait "$PY_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -64,13 +74,10 @@ head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$SRC"
 sync "$SRC"
 MD5=$(md5sum "$SRC" | cut -d' ' -f1)
 
-say "cp (twice; the second is reported)"
-for i in 1 2; do
-  rm -f "$WORK/cp.raw"; sync
-  t0=$(now); cp "$SRC" "$WORK/cp.raw"; sync "$WORK/cp.raw"; t1=$(now)
-done
-CP_S=$(elapsed "$t0" "$t1"); rm -f "$WORK/cp.raw"
-
+# Dirty pages of the previous copy slow down the next one's writes on this
+# kind of disk; every measured copy starts after a sync and a pause.
+settle() { sync; sleep 2; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 DATA=$WORK/data
 mkdir -p "$DATA"
 FERROSTACK_DATA_DIR=$DATA "$BIN" up --listen 127.0.0.1:0 < /dev/null > "$WORK/out" 2> "$WORK/log" &
@@ -95,28 +102,51 @@ new_image() {
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'
 }
 
-say "upload with curl"
-ID=$(new_image bench-curl)
-t0=$(now)
-curl -sf -X PUT -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/octet-stream' -T "$SRC" "$IMG/$ID/file"
-t1=$(now); UP_S=$(elapsed "$t0" "$t1")
-SUM=$(curl -sf -H "X-Auth-Token: $TOKEN" "$IMG/$ID" | python3 -c 'import json, sys; print(json.load(sys.stdin)["checksum"])')
-[ "$SUM" = "$MD5" ] || { say "checksum $SUM is not the file's $MD5"; exit 1; }
+PY_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+(cd "$WORK" && exec python3 -m http.server "$PY_PORT" --bind 127.0.0.1 > /dev/null 2>&1) &
+PY_PID=$!
+sleep 1
+CPS=(); UPS=(); DOWNS=(); STATICS=()
+for round in $(seq "$ROUNDS"); do
+  say "round $round of $ROUNDS: cp, upload and download with curl"
+  rm -f "$WORK/cp.raw"; settle
+  t0=$(now); cp "$SRC" "$WORK/cp.raw"; sync "$WORK/cp.raw"; t1=$(now)
+  CPS+=("$(elapsed "$t0" "$t1")"); rm -f "$WORK/cp.raw"
 
-say "download with curl"
-t0=$(now)
-curl -sf -H "X-Auth-Token: $TOKEN" -o "$WORK/down.raw" "$IMG/$ID/file"; sync "$WORK/down.raw"
-t1=$(now); DOWN_S=$(elapsed "$t0" "$t1")
-[ "$(md5sum "$WORK/down.raw" | cut -d' ' -f1)" = "$MD5" ] || { say "the download differs"; exit 1; }
-rm -f "$WORK/down.raw"
+  ID=$(new_image "bench-curl-$round")
+  settle
+  t0=$(now)
+  curl -sf -X PUT -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/octet-stream' -T "$SRC" "$IMG/$ID/file"
+  t1=$(now); UPS+=("$(elapsed "$t0" "$t1")")
+  SUM=$(curl -sf -H "X-Auth-Token: $TOKEN" "$IMG/$ID" | python3 -c 'import json, sys; print(json.load(sys.stdin)["checksum"])')
+  [ "$SUM" = "$MD5" ] || { say "checksum $SUM is not the file's $MD5"; exit 1; }
+
+  settle
+  t0=$(now)
+  curl -sf -H "X-Auth-Token: $TOKEN" -o "$WORK/down.raw" "$IMG/$ID/file"; sync "$WORK/down.raw"
+  t1=$(now); DOWNS+=("$(elapsed "$t0" "$t1")")
+  [ "$(md5sum "$WORK/down.raw" | cut -d' ' -f1)" = "$MD5" ] || { say "the download differs"; exit 1; }
+  rm -f "$WORK/down.raw"
+
+  settle
+  t0=$(now)
+  curl -sf -o "$WORK/static.raw" "http://127.0.0.1:$PY_PORT/src.raw"; sync "$WORK/static.raw"
+  t1=$(now); STATICS+=("$(elapsed "$t0" "$t1")")
+  rm -f "$WORK/static.raw"
+  curl -sf -X DELETE -H "X-Auth-Token: $TOKEN" "$IMG/$ID"
+done
+CP_S=$(median "${CPS[@]}"); UP_S=$(median "${UPS[@]}"); DOWN_S=$(median "${DOWNS[@]}")
+STATIC_S=$(median "${STATICS[@]}")
 
 CLI_UP=–; CLI_DOWN=–
 if [ -x "$VENV/bin/openstack" ]; then
   export OS_CLOUD=ferrostack OS_CLIENT_CONFIG_FILE=$DATA/clouds.yaml
   say "upload and download with the openstack CLI"
+  settle
   t0=$(now)
   CID=$("$VENV/bin/openstack" image create --file "$SRC" --disk-format raw --container-format bare -f value -c id bench-cli)
   t1=$(now); CLI_UP=$(elapsed "$t0" "$t1")
+  settle
   t0=$(now)
   "$VENV/bin/openstack" image save --file "$WORK/cli.raw" "$CID"; sync "$WORK/cli.raw"
   t1=$(now); CLI_DOWN=$(elapsed "$t0" "$t1")
@@ -132,14 +162,18 @@ cat <<EOF
 - machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr); work dir on $(df --output=source "$WORK" | tail -1)
 - command: \`scripts/bench/image.sh --size-mib $SIZE_MIB\`; ferrostack $("$BIN" version | awk '{print $2}') (\`ferrostack up\`, SQLite, filesystem store)
 - file: $SIZE_MIB MiB of random data, \`disk_format\` raw; every copy ends with the destination synced
+- curl rows and cp: median of $ROUNDS interleaved rounds (cp ${CPS[*]} s; upload ${UPS[*]} s; download ${DOWNS[*]} s; static server ${STATICS[*]} s); CLI rows: one run
 
 | copy | seconds | MiB/s | of cp |
 |---|---:|---:|---:|
 | \`cp\` + \`sync\` | $CP_S | $(rate "$CP_S") | 100% |
 | upload, curl \`PUT /v2/images/{id}/file\` (md5 + sha512 + inspection + fsync) | $UP_S | $(rate "$UP_S") | $(pct "$CP_S" "$UP_S")% |
 | download, curl \`GET /v2/images/{id}/file\` + \`sync\` | $DOWN_S | $(rate "$DOWN_S") | $(pct "$CP_S" "$DOWN_S")% |
+| download, curl from \`python3 -m http.server\` + \`sync\` (baseline) | $STATIC_S | $(rate "$STATIC_S") | $(pct "$CP_S" "$STATIC_S")% |
 | upload, \`openstack image create --file\` | $CLI_UP | $( [ "$CLI_UP" = – ] && echo – || rate "$CLI_UP") | $( [ "$CLI_UP" = – ] && echo – || echo "$(pct "$CP_S" "$CLI_UP")%") |
 | download, \`openstack image save --file\` + \`sync\` | $CLI_DOWN | $( [ "$CLI_DOWN" = – ] && echo – || rate "$CLI_DOWN") | $( [ "$CLI_DOWN" = – ] && echo – || echo "$(pct "$CP_S" "$CLI_DOWN")%") |
+
+ferrostack's download against the static file server: $(pct "$STATIC_S" "$DOWN_S")% of its throughput.
 
 Server memory: RSS $((RSS0 / 1024)) MiB after start, peak (VmHWM) $((HWM / 1024)) MiB over all the copies: growth $(((HWM - RSS0) / 1024)) MiB.
 EOF

@@ -116,6 +116,43 @@ pub struct PatchOp {
     pub value: Option<Value>,
 }
 
+/// The two digests of image data: md5 on the caller's thread, sha512 on a
+/// blocking-pool thread fed chunk by chunk, so hashing costs the time of
+/// the slower digest rather than the sum of both.
+struct Digests {
+    md5: md5::Md5,
+    to_sha: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    sha: tokio::task::JoinHandle<String>,
+}
+
+impl Digests {
+    fn new() -> Digests {
+        let (to_sha, mut chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+        let sha = tokio::task::spawn_blocking(move || {
+            let mut sha = sha2::Sha512::new();
+            while let Some(chunk) = chunks.blocking_recv() {
+                sha.update(&chunk);
+            }
+            format!("{:x}", sha.finalize())
+        });
+        Digests { md5: md5::Md5::new(), to_sha, sha }
+    }
+
+    async fn update(&mut self, chunk: &bytes::Bytes) {
+        self.md5.update(chunk);
+        // The worker only stops when this sender is dropped.
+        let _ = self.to_sha.send(chunk.clone()).await;
+    }
+
+    /// (md5, sha512) in lowercase hex.
+    async fn finish(self) -> (String, String) {
+        let Digests { md5, to_sha, sha } = self;
+        drop(to_sha);
+        let sha512 = sha.await.expect("the sha512 worker does not panic");
+        (format!("{:x}", md5.finalize()), sha512)
+    }
+}
+
 /// Which lease a long write keeps alive.
 #[derive(Clone, Copy)]
 pub(crate) enum Lease<'a> {
@@ -705,8 +742,7 @@ impl Images {
     {
         let id = im.id.clone();
         let mut writer = self.store.begin_write(&id).await.map_err(|e| store_error(&id, e))?;
-        let mut md5 = md5::Md5::new();
-        let mut sha = sha2::Sha512::new();
+        let mut digests = Digests::new();
         let mut inspector = Inspector::new();
         let mut size: u64 = 0;
         let mut last_lease = std::time::Instant::now();
@@ -723,8 +759,7 @@ impl Images {
                         "The incoming image is too large: The provided image is too large.",
                     ));
                 }
-                md5.update(&chunk);
-                sha.update(&chunk);
+                digests.update(&chunk).await;
                 inspector.feed(&chunk);
                 writer.write(&chunk).await.map_err(|e| store_error(&id, e))?;
                 if last_lease.elapsed().as_secs() * 4 >= self.config.upload_lease_seconds {
@@ -767,9 +802,10 @@ impl Images {
         }
         let location = writer.commit().await.map_err(|e| store_error(&id, e))?;
         im.size = Some(size as i64);
-        im.checksum = Some(format!("{:x}", md5.finalize()));
+        let (md5, sha512) = digests.finish().await;
+        im.checksum = Some(md5);
         im.os_hash_algo = Some("sha512".into());
-        im.os_hash_value = Some(format!("{:x}", sha.finalize()));
+        im.os_hash_value = Some(sha512);
         im.virtual_size = inspection.virtual_size.filter(|v| *v > 0).map(|v| v as i64);
         im.location = Some(location.clone());
         im.status = "active".into();
