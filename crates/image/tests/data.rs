@@ -61,6 +61,14 @@ async fn upload_download_and_ranges() {
         .call(Method::GET, &format!("/v2/images/{id}/file"), Some(a), None, &[("Range", "bytes=5000000-5000001")])
         .await;
     assert_eq!(r.status, 416);
+    // The deprecated request Content-Range works like Range when there is none.
+    let cr = format!("bytes 100-199/{}", data.len());
+    let r = im.call(Method::GET, &format!("/v2/images/{id}/file"), Some(a), None, &[("Content-Range", &cr)]).await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.bytes, data[100..200].to_vec());
+    let r =
+        im.call(Method::GET, &format!("/v2/images/{id}/file"), Some(a), None, &[("Content-Range", "bytes x")]).await;
+    assert_eq!(r.status, 416);
     // A second upload: 409, the data stays.
     im.upload(&id, a, vec![1, 2, 3]).await.error(409, "Image status transition from active to saving is not allowed");
     assert_eq!(store_files(&im), vec![id.clone()]);

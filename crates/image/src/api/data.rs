@@ -91,11 +91,13 @@ pub async fn download(
     body: Bytes,
 ) -> ApiResult<Response> {
     no_body(&headers, &body)?;
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header_text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (range, content_range) = (header_text(header::RANGE), header_text(header::CONTENT_RANGE));
     let (d, partial) = images
-        .download(&auth, &id, |size| match &range {
-            Some(r) => parse_range(r, size).map(Some),
-            None => Ok(None),
+        .download(&auth, &id, |size| match (&range, &content_range) {
+            (Some(r), _) => parse_range(r, size).map(Some),
+            (None, Some(cr)) => parse_content_range(cr, size).map(Some),
+            (None, None) => Ok(None),
         })
         .await?;
     let Some((reader, offset, length)) = d.data else {
@@ -120,9 +122,54 @@ pub async fn download(
     Ok(resp)
 }
 
+/// The deprecated request form Glance still honours when there is no
+/// `Range`: `Content-Range: bytes S-E/L` (L may be `*`), as (offset, length).
+fn parse_content_range(value: &str, size: u64) -> ApiResult<(u64, u64)> {
+    let unsatisfiable = |detail: &str| {
+        api_core::ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            format!("The Range requested is not available.<br /><br />\n{detail}\n\n"),
+        )
+    };
+    let invalid = || unsatisfiable("Invalid Content-Range header.");
+    let spec = value.trim().strip_prefix("bytes ").ok_or_else(invalid)?;
+    let (span, total) = spec.split_once('/').ok_or_else(invalid)?;
+    let (a, b) = span.split_once('-').ok_or_else(invalid)?;
+    let start: u64 = a.trim().parse().map_err(|_| invalid())?;
+    let stop: u64 = b.trim().parse().map_err(|_| invalid())?;
+    let total = total.trim();
+    if stop < start || (total != "*" && total.parse::<u64>().map_or(true, |t| stop >= t)) {
+        return Err(invalid());
+    }
+    if total == "*" && stop >= size {
+        return Err(unsatisfiable(&format!(
+            "Invalid stop position in Content-Range header. The stop position MUST be in the inclusive range [0, {}].",
+            size.saturating_sub(1)
+        )));
+    }
+    if start >= size {
+        return Err(unsatisfiable(&format!(
+            "Invalid start position in Content-Range header. Start position MUST be in the inclusive range [0, {}].",
+            size.saturating_sub(1)
+        )));
+    }
+    let stop = stop.min(size - 1);
+    Ok((start, stop - start + 1))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::{parse_content_range, parse_range};
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(parse_content_range("bytes 0-4/10", 10).unwrap(), (0, 5));
+        assert_eq!(parse_content_range("bytes 3-9/*", 10).unwrap(), (3, 7));
+        assert_eq!(parse_content_range("bytes 3-10/*", 10).unwrap_err().status.as_u16(), 416);
+        assert_eq!(parse_content_range("bytes 12-14/20", 10).unwrap_err().status.as_u16(), 416);
+        assert_eq!(parse_content_range("bytes 4-2/10", 10).unwrap_err().status.as_u16(), 416);
+        assert_eq!(parse_content_range("0-4", 10).unwrap_err().status.as_u16(), 416);
+    }
 
     #[test]
     fn ranges() {
