@@ -1,8 +1,10 @@
 //! The Image service (Glance v2): images and their properties, tags and
 //! members, image data in a store behind [`store::ImageStore`] (a directory
-//! of files today), content inspection of every upload, and the schemas.
+//! of files today), content inspection of every upload, interoperable
+//! import with its tasks, unified-limit quotas, and the schemas.
 //!
-//! It owns the `image_*` tables and the store's files. Other services reach
+//! It owns the `image_*` tables, the store's files and the staging
+//! directory. Quota limits come from Identity through [`quota::LimitSource`]. Other services reach
 //! images through its HTTP API or [`Images`] (e.g. [`Images::open_data`] to
 //! stream an image with its checksum); they must not read its tables or
 //! files, and it must not touch theirs.
