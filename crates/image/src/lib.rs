@@ -4,10 +4,11 @@
 //! import with its tasks, unified-limit quotas, and the schemas.
 //!
 //! It owns the `image_*` tables, the store's files and the staging
-//! directory. Quota limits come from Identity through [`quota::LimitSource`]. Other services reach
-//! images through its HTTP API or [`Images`] (e.g. [`Images::open_data`] to
-//! stream an image with its checksum); they must not read its tables or
-//! files, and it must not touch theirs.
+//! directory; quota limits come from Identity through
+//! [`quota::LimitSource`]. Other services reach images through its HTTP API
+//! or [`Images`] (e.g. [`Images::open_data`] to stream an image with its
+//! checksum); they must not read its tables or files, and it must not touch
+//! theirs.
 
 pub mod config;
 pub mod core;
