@@ -153,6 +153,60 @@ impl Digests {
     }
 }
 
+/// What every stream of image data goes through on its way to a store,
+/// chunk by chunk: the size cap (413), renewal of the lease that marks the
+/// write alive, and a progress line every ten seconds.
+pub(crate) struct Intake<'a> {
+    images: &'a Images,
+    id: &'a str,
+    lease: Lease<'a>,
+    pub(crate) size: u64,
+    expected: Option<u64>,
+    renewed: std::time::Instant,
+    logged: std::time::Instant,
+}
+
+impl<'a> Intake<'a> {
+    pub(crate) fn new(images: &'a Images, id: &'a str, lease: Lease<'a>, expected: Option<u64>) -> Intake<'a> {
+        let now = std::time::Instant::now();
+        Intake { images, id, lease, size: 0, expected, renewed: now, logged: now }
+    }
+
+    /// The next chunk, counted; a chunk that could not be read is the
+    /// client's 400, one past the size cap a 413.
+    pub(crate) async fn take<E: std::fmt::Display>(
+        &mut self,
+        chunk: Result<bytes::Bytes, E>,
+    ) -> ApiResult<bytes::Bytes> {
+        let id = self.id;
+        let chunk = chunk.map_err(|e| {
+            tracing::warn!(image_id = %id, error = %e, "image data cut off; the image goes back to queued");
+            bad(format!("Error reading the image data: {e}"))
+        })?;
+        self.size += chunk.len() as u64;
+        if self.size > self.images.config.image_size_cap {
+            return Err(gerr(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The incoming image is too large: The provided image is too large.",
+            ));
+        }
+        if self.renewed.elapsed().as_secs() * 4 >= self.images.config.upload_lease_seconds {
+            self.renewed = std::time::Instant::now();
+            match self.lease {
+                Lease::Upload => {
+                    q::set_upload_lease(&self.images.db, id, Some(&self.images.lease_until())).await.map_err(db_err)?
+                }
+                Lease::Task(task) => task.renew(self.images).await.map_err(|e| gerr(StatusCode::CONFLICT, e))?,
+            }
+        }
+        if self.logged.elapsed().as_secs() >= 10 {
+            self.logged = std::time::Instant::now();
+            tracing::info!(image_id = %id, bytes = self.size, expected = self.expected, "image data transfer in progress");
+        }
+        Ok(chunk)
+    }
+}
+
 /// Which lease a long write keeps alive.
 #[derive(Clone, Copy)]
 pub(crate) enum Lease<'a> {
@@ -744,33 +798,13 @@ impl Images {
         let mut writer = self.store.begin_write(&id).await.map_err(|e| store_error(&id, e))?;
         let mut digests = Digests::new();
         let mut inspector = Inspector::new();
-        let mut size: u64 = 0;
-        let mut last_lease = std::time::Instant::now();
+        let mut intake = Intake::new(self, &id, lease, None);
         let result: ApiResult<()> = async {
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| {
-                    tracing::warn!(image_id = %id, error = %e, "image upload cut off; the image goes back to queued");
-                    bad(format!("Error reading the image data: {e}"))
-                })?;
-                size += chunk.len() as u64;
-                if size > self.config.image_size_cap {
-                    return Err(gerr(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "The incoming image is too large: The provided image is too large.",
-                    ));
-                }
+                let chunk = intake.take(chunk).await?;
                 digests.update(&chunk).await;
                 inspector.feed(&chunk);
                 writer.write(&chunk).await.map_err(|e| store_error(&id, e))?;
-                if last_lease.elapsed().as_secs() * 4 >= self.config.upload_lease_seconds {
-                    last_lease = std::time::Instant::now();
-                    match lease {
-                        Lease::Upload => {
-                            q::set_upload_lease(&self.db, &id, Some(&self.lease_until())).await.map_err(db_err)?
-                        }
-                        Lease::Task(task) => task.renew(self).await.map_err(|e| gerr(StatusCode::CONFLICT, e))?,
-                    }
-                }
             }
             Ok(())
         }
@@ -801,7 +835,7 @@ impl Images {
             }
         }
         let location = writer.commit().await.map_err(|e| store_error(&id, e))?;
-        im.size = Some(size as i64);
+        im.size = Some(intake.size as i64);
         let (md5, sha512) = digests.finish().await;
         im.checksum = Some(md5);
         im.os_hash_algo = Some("sha512".into());

@@ -459,10 +459,11 @@ pub async fn get_task(db: &Db, id: &str) -> DbResult<Option<Task>> {
     Ok(r.as_ref().map(task_row))
 }
 
-/// Tasks that have not expired by `now`, oldest first.
+/// Tasks that have not expired by `now`, newest first.
 pub async fn live_tasks(db: &Db, now: &str) -> DbResult<Vec<Task>> {
     let rows = sqlx::query(&format!(
-        "SELECT {TASK_COLS} FROM image_tasks WHERE expires_at IS NULL OR expires_at > $1 ORDER BY created_at, id"
+        "SELECT {TASK_COLS} FROM image_tasks WHERE expires_at IS NULL OR expires_at > $1 \
+         ORDER BY created_at DESC, id"
     ))
     .bind(now)
     .fetch_all(db.reader())

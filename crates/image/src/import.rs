@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api_core::{ApiError, ApiResult, RequestContext};
 use axum::http::StatusCode;
@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
 use crate::config::ImportFilteringOpts;
-use crate::core::{bad, gerr, Images, Lease};
+use crate::core::{bad, gerr, Images, Intake, Lease};
 use crate::db as q;
 use crate::inspect::{check_declared, DiskFormat, Inspection, Inspector};
 use crate::model::{Image, Task};
@@ -169,33 +169,16 @@ impl Images {
         E: std::fmt::Display,
     {
         let mut writer = self.staging.begin_write(id).await.map_err(|e| staging_error(id, e))?;
-        let mut size: u64 = 0;
-        let mut last_lease = Instant::now();
+        let mut intake = Intake::new(self, id, Lease::Upload, declared);
         let result: ApiResult<()> = async {
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| {
-                    tracing::warn!(image_id = %id, error = %e, "staging cut off; the image goes back to queued");
-                    bad(format!("Error reading the image data: {e}"))
-                })?;
-                size += chunk.len() as u64;
-                if size > self.config.image_size_cap {
-                    return Err(gerr(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "The incoming image is too large: The provided image is too large.",
-                    ));
-                }
-                if declared.is_some_and(|d| size > d) {
-                    return Err(bad(format!(
-                        "Size exceeds: expected {} bytes, got {size} bytes",
-                        declared.unwrap_or_default()
-                    )));
+                let chunk = intake.take(chunk).await?;
+                if let Some(d) = declared.filter(|d| intake.size > *d) {
+                    return Err(bad(format!("Size exceeds: expected {d} bytes, got {} bytes", intake.size)));
                 }
                 writer.write(&chunk).await.map_err(|e| staging_error(id, e))?;
-                if last_lease.elapsed().as_secs() * 4 >= self.config.upload_lease_seconds {
-                    last_lease = Instant::now();
-                    q::set_upload_lease(&self.db, id, Some(&self.lease_until())).await.map_err(db_err)?;
-                }
             }
+            let size = intake.size;
             if let Some(d) = declared.filter(|d| *d != size) {
                 return Err(bad(format!("Size mismatch: expected {d} bytes, got {size} bytes")));
             }
@@ -207,7 +190,7 @@ impl Images {
             return Err(e);
         }
         writer.commit().await.map_err(|e| staging_error(id, e))?;
-        Ok(size)
+        Ok(intake.size)
     }
 
     // ---------- import ----------
@@ -392,8 +375,7 @@ impl Images {
             }
         }
         let file = tokio::fs::File::open(&source).await.map_err(|e| format!("cannot read the staged data: {e}"))?;
-        let total = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-        let stream = progress(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20), id.clone(), total);
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
         self.receive(&mut im, stream, "importing", Lease::Task(lease)).await.map_err(|e| plain(&e))?;
         self.remove_staged(&id).await;
         tracing::info!(image_id = %id, task_id = %task.id, size = im.size, "image imported");
@@ -468,25 +450,14 @@ impl Images {
         let expected = response.content_length();
         let mut body = response.bytes_stream();
         let mut writer = self.staging.begin_write(id).await.map_err(|e| format!("cannot write staging data: {e}"))?;
-        let mut size: u64 = 0;
-        let (mut last_lease, mut last_log) = (Instant::now(), Instant::now());
+        let mut intake = Intake::new(self, id, Lease::Task(lease), expected);
         let result: Result<(), String> = async {
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| format!("downloading {uri} failed: {}", chain(&e)))?;
-                size += chunk.len() as u64;
-                if size > self.config.image_size_cap {
-                    return Err("The incoming image is too large: The provided image is too large.".into());
-                }
+                let chunk = chunk.map_err(|e| format!("downloading {uri} failed: {}", chain(&e)));
+                let chunk = intake.take(chunk).await.map_err(|e| plain(&e))?;
                 writer.write(&chunk).await.map_err(|e| format!("cannot write staging data: {e}"))?;
-                if last_lease.elapsed().as_secs() * 4 >= self.config.upload_lease_seconds {
-                    last_lease = Instant::now();
-                    lease.renew(self).await?;
-                }
-                if last_log.elapsed() >= Duration::from_secs(10) {
-                    last_log = Instant::now();
-                    tracing::info!(image_id = id, task_id, downloaded = size, expected, "web-download in progress");
-                }
             }
+            let size = intake.size;
             if let Some(n) = expected.filter(|n| *n != size) {
                 return Err(format!(
                     "Task {task_id} failed because downloaded data size {size} is different from expected {n}"
@@ -500,7 +471,7 @@ impl Images {
             return Err(e);
         }
         writer.commit().await.map_err(|e| format!("cannot write staging data: {e}"))?;
-        Ok(size)
+        Ok(intake.size)
     }
 
     /// The `image_conversion` step: checks the staged data (inspector and
@@ -637,24 +608,6 @@ async fn inspect_file(path: &Path) -> std::io::Result<Inspection> {
         }
         inspector.feed(&buf[..n]);
     }
-}
-
-/// Logs how far a long copy into the store got, every ten seconds.
-fn progress<S>(stream: S, id: String, total: u64) -> impl Stream<Item = S::Item> + Unpin
-where
-    S: Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
-{
-    let mut done: u64 = 0;
-    let mut last = Instant::now();
-    stream.inspect(move |chunk| {
-        if let Ok(c) = chunk {
-            done += c.len() as u64;
-            if last.elapsed() >= Duration::from_secs(10) {
-                last = Instant::now();
-                tracing::info!(image_id = %id, copied = done, total, "image import: copying to the store");
-            }
-        }
-    })
 }
 
 /// Glance's `validate_import_uri`; `resolve` also requires a host name to

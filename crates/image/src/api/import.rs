@@ -88,8 +88,7 @@ pub async fn image_tasks(
 
 pub async fn list_tasks(auth: Auth, State(images): State<Arc<Images>>) -> ApiResult<Json<Value>> {
     let tasks = images.list_tasks(&auth).await?;
-    let mut tasks: Vec<_> = tasks.iter().map(|t| task_json(t, false)).collect();
-    tasks.reverse();
+    let tasks: Vec<_> = tasks.iter().map(|t| task_json(t, false)).collect();
     Ok(Json(json!({"tasks": tasks, "first": "/v2/tasks", "schema": "/v2/schemas/tasks"})))
 }
 
