@@ -129,6 +129,9 @@ pub fn fault_body(format: FaultFormat, err: &ApiError, request_id: &str) -> serd
     match format {
         FaultFormat::Keystone => json!({"error": {
             "code": code, "title": title(err.status), "message": err.message}}),
+        // Nova's 401s come from keystonemiddleware, in its own format.
+        FaultFormat::Nova if code == 401 => json!({"error": {
+            "code": code, "title": title(err.status), "message": err.message}}),
         FaultFormat::Nova => json!({ nova_key(err.status): {"code": code, "message": err.message}}),
         // Placement sends `code` from microversion 1.23 on; its layer sets
         // `code` for those requests (to `placement.undefined_code` at least).

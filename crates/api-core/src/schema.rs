@@ -19,6 +19,26 @@ pub fn validate(instance: &Value, schema: &Value) -> Result<(), String> {
     check(instance, schema)
 }
 
+/// Validates `instance`; the error names where the first violation is (the
+/// keys and item indexes from the root) beside its message, for services
+/// that print the field (Nova: `Invalid input for field/attribute <key>`).
+pub fn validate_at(instance: &Value, schema: &Value) -> Result<(), (Vec<String>, String)> {
+    let mut path = Vec::new();
+    check_at(instance, schema, &mut path).map_err(|m| (path, m))
+}
+
+fn check(v: &Value, s: &Value) -> Result<(), String> {
+    check_at(v, s, &mut Vec::new())
+}
+
+/// Checks a member; on failure `path` keeps naming it.
+fn check_in(v: &Value, s: &Value, path: &mut Vec<String>, key: String) -> Result<(), String> {
+    path.push(key);
+    check_at(v, s, path)?;
+    path.pop();
+    Ok(())
+}
+
 fn regex(pattern: &str) -> Regex {
     static CACHE: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -75,7 +95,7 @@ pub fn is_uuid_like(s: &str) -> bool {
     stripped.len() == 32 && stripped.bytes().all(|c| c.is_ascii_hexdigit())
 }
 
-fn check(v: &Value, s: &Value) -> Result<(), String> {
+fn check_at(v: &Value, s: &Value, path: &mut Vec<String>) -> Result<(), String> {
     let Some(s) = s.as_object() else { return Ok(()) };
     if let Some(t) = s.get("type") {
         let ok = match t {
@@ -126,13 +146,13 @@ fn check(v: &Value, s: &Value) -> Result<(), String> {
                 let mut matched = false;
                 if let Some(sub) = props.and_then(|p| p.get(k)) {
                     matched = true;
-                    check(val, sub)?;
+                    check_in(val, sub, path, k.clone())?;
                 }
                 if let Some(pats) = patterns {
                     for (p, sub) in pats {
                         if regex(p).is_match(k) {
                             matched = true;
-                            check(val, sub)?;
+                            check_in(val, sub, path, k.clone())?;
                         }
                     }
                 }
@@ -161,7 +181,7 @@ fn check(v: &Value, s: &Value) -> Result<(), String> {
                     }
                     Some(sub @ Value::Object(_)) => {
                         for k in &extra {
-                            check(&o[k], sub)?;
+                            check_in(&o[k], sub, path, k.clone())?;
                         }
                     }
                     _ => {}
@@ -186,8 +206,8 @@ fn check(v: &Value, s: &Value) -> Result<(), String> {
                 }
             }
             if let Some(items) = s.get("items") {
-                for x in a {
-                    check(x, items)?;
+                for (i, x) in a.iter().enumerate() {
+                    check_in(x, items, path, i.to_string())?;
                 }
             }
         }

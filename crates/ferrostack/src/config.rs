@@ -18,6 +18,7 @@ pub struct Config {
     pub identity: identity::IdentityConfig,
     pub placement: placement::PlacementConfig,
     pub image: image::ImageConfig,
+    pub compute: compute::ComputeConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,6 +72,7 @@ impl Default for Config {
             identity: identity::IdentityConfig::default(),
             placement: placement::PlacementConfig::default(),
             image: image::ImageConfig::default(),
+            compute: compute::ComputeConfig::default(),
         }
     }
 }

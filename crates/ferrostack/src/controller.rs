@@ -25,7 +25,7 @@ use crate::config::Config;
 
 /// Every migration of every service, in order.
 pub fn migrations() -> Vec<&'static [db::MigrationSet]> {
-    vec![identity::MIGRATIONS, placement::MIGRATIONS, image::MIGRATIONS]
+    vec![identity::MIGRATIONS, placement::MIGRATIONS, image::MIGRATIONS, compute::MIGRATIONS, workflow::MIGRATIONS]
 }
 
 /// Every policy default of every service, by service type.
@@ -34,12 +34,17 @@ pub fn policy_defaults() -> Vec<(&'static str, &'static [policy::RuleDefault])> 
         ("identity", identity::policies::DEFAULTS),
         ("placement", placement::policies::DEFAULTS),
         ("image", image::policies::DEFAULTS),
+        ("compute", compute::policies::DEFAULTS),
     ]
 }
 
 /// Services in the catalog: (type, name, path under the public URL).
-pub const SERVICES: &[(&str, &str, &str)] =
-    &[("identity", "keystone", "/identity"), ("placement", "placement", "/placement"), ("image", "glance", "/image")];
+pub const SERVICES: &[(&str, &str, &str)] = &[
+    ("identity", "keystone", "/identity"),
+    ("placement", "placement", "/placement"),
+    ("image", "glance", "/image"),
+    ("compute", "nova", "/compute/v2.1"),
+];
 
 pub struct Controller {
     pub config: Config,
@@ -47,6 +52,7 @@ pub struct Controller {
     pub identity: Arc<Identity>,
     pub placement: Arc<Placement>,
     pub image: Arc<Images>,
+    pub compute: Arc<compute::Compute>,
     pub metrics: Arc<Metrics>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -118,12 +124,19 @@ impl Controller {
         )
         .with_limits(Arc::new(IdentityLimits(identity.clone())));
         images.recover_stale_uploads().await.map_err(|e| anyhow::anyhow!(e.message))?;
+        let compute = compute::Compute::new(
+            db.clone(),
+            config.compute.clone(),
+            enforcer.clone(),
+            format!("{}/compute", config.public_url()),
+        );
         Ok(Controller {
             config,
             db,
             identity,
             placement: Arc::new(placement),
             image: Arc::new(images),
+            compute: Arc::new(compute),
             metrics: Arc::new(Metrics::default()),
             tasks: Vec::new(),
         })
@@ -168,6 +181,7 @@ impl Controller {
             .nest("/identity", service(identity::router(self.identity.clone()), "identity", FaultFormat::Keystone))
             .nest("/placement", service(placement::router(self.placement.clone()), "placement", FaultFormat::Placement))
             .nest("/image", service(image::router(self.image.clone()), "image", FaultFormat::Glance))
+            .nest("/compute", service(compute::router(self.compute.clone()), "compute", FaultFormat::Nova))
             .route("/healthcheck", get(healthcheck).with_state(self.db.clone()))
             .route("/metrics", get(metrics).with_state(self.metrics.clone()))
             .layer(DefaultBodyLimit::max(self.config.api.max_body_size))

@@ -1,0 +1,23 @@
+//! The Compute service (Nova API v2.1 and its microversions): flavors with
+//! their extra specs and access lists, keypairs, and the version documents;
+//! servers, scheduling through Placement and the host agents follow on the
+//! same layers.
+//!
+//! It owns the `compute_*` tables. It reaches Placement and Image through
+//! their typed in-process interfaces and runs its multi-step operations on
+//! the `workflow` engine; it must not read other services' tables.
+
+pub mod config;
+pub mod core;
+pub mod db;
+pub mod extra_specs;
+pub mod keys;
+pub mod model;
+pub mod policies;
+
+mod api;
+
+pub use crate::api::{router, VERSIONS};
+pub use crate::config::ComputeConfig;
+pub use crate::core::Compute;
+pub use crate::db::MIGRATIONS;

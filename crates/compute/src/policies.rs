@@ -1,0 +1,150 @@
+//! Nova's default policy rules (`nova/policies/*.py`, the secure-RBAC
+//! defaults), for the operations this crate serves. Nova's base rules
+//! (`context_is_admin`, `project_reader_or_admin`, ...) are written out in
+//! the check strings: every service shares one enforcer and the base names
+//! mean different things in different services.
+
+use policy::{RuleDefault, ScopeType};
+
+/// Rule names, as the handlers check them.
+pub mod names {
+    pub const FLAVOR_MANAGE_CREATE: &str = "os_compute_api:os-flavor-manage:create";
+    pub const FLAVOR_MANAGE_UPDATE: &str = "os_compute_api:os-flavor-manage:update";
+    pub const FLAVOR_MANAGE_DELETE: &str = "os_compute_api:os-flavor-manage:delete";
+    pub const FLAVOR_ACCESS: &str = "os_compute_api:os-flavor-access";
+    pub const FLAVOR_ACCESS_ADD_TENANT_ACCESS: &str = "os_compute_api:os-flavor-access:add_tenant_access";
+    pub const FLAVOR_ACCESS_REMOVE_TENANT_ACCESS: &str = "os_compute_api:os-flavor-access:remove_tenant_access";
+    pub const FLAVOR_EXTRA_SPECS_INDEX: &str = "os_compute_api:os-flavor-extra-specs:index";
+    pub const FLAVOR_EXTRA_SPECS_SHOW: &str = "os_compute_api:os-flavor-extra-specs:show";
+    pub const FLAVOR_EXTRA_SPECS_CREATE: &str = "os_compute_api:os-flavor-extra-specs:create";
+    pub const FLAVOR_EXTRA_SPECS_UPDATE: &str = "os_compute_api:os-flavor-extra-specs:update";
+    pub const FLAVOR_EXTRA_SPECS_DELETE: &str = "os_compute_api:os-flavor-extra-specs:delete";
+    pub const KEYPAIRS_INDEX: &str = "os_compute_api:os-keypairs:index";
+    pub const KEYPAIRS_CREATE: &str = "os_compute_api:os-keypairs:create";
+    pub const KEYPAIRS_DELETE: &str = "os_compute_api:os-keypairs:delete";
+    pub const KEYPAIRS_SHOW: &str = "os_compute_api:os-keypairs:show";
+}
+
+/// Every rule, in registration order.
+pub static DEFAULTS: &[RuleDefault] = &[
+    RuleDefault {
+        name: "os_compute_api:os-flavor-manage:create",
+        check_str: "role:admin",
+        description: "Create a flavor",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/flavors")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-flavor-manage:update",
+        check_str: "role:admin",
+        description: "Update a flavor",
+        scope_types: &[ScopeType::Project],
+        operations: &[("PUT", "/flavors/{flavor_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-flavor-manage:delete",
+        check_str: "role:admin",
+        description: "Delete a flavor",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/flavors/{flavor_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-flavor-access",
+        check_str: "role:admin",
+        description: "List flavor access information",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/flavors/{flavor_id}/os-flavor-access")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-flavor-access:add_tenant_access",
+        check_str: "role:admin",
+        description: "Add flavor access to a tenant",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/flavors/{flavor_id}/action (addTenantAccess)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-flavor-access:remove_tenant_access",
+        check_str: "role:admin",
+        description: "Remove flavor access from a tenant",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/flavors/{flavor_id}/action (removeTenantAccess)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-flavor-extra-specs:index",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "List extra specs for a flavor",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/flavors/{flavor_id}/os-extra_specs")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-flavor-extra-specs:show",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "Show an extra spec for a flavor",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/flavors/{flavor_id}/os-extra_specs/{flavor_extra_spec_key}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-flavor-extra-specs:create",
+        check_str: "role:admin",
+        description: "Create extra specs for a flavor",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/flavors/{flavor_id}/os-extra_specs")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-flavor-extra-specs:update",
+        check_str: "role:admin",
+        description: "Update an extra spec for a flavor",
+        scope_types: &[ScopeType::Project],
+        operations: &[("PUT", "/flavors/{flavor_id}/os-extra_specs/{flavor_extra_spec_key}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-flavor-extra-specs:delete",
+        check_str: "role:admin",
+        description: "Delete an extra spec for a flavor",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/flavors/{flavor_id}/os-extra_specs/{flavor_extra_spec_key}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-keypairs:index",
+        check_str: "role:admin or user_id:%(user_id)s",
+        description: "List all keypairs",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-keypairs")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-keypairs:create",
+        check_str: "role:admin or user_id:%(user_id)s",
+        description: "Create a keypair",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/os-keypairs")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-keypairs:delete",
+        check_str: "role:admin or user_id:%(user_id)s",
+        description: "Delete a keypair",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/os-keypairs/{keypair_name}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-keypairs:show",
+        check_str: "role:admin or user_id:%(user_id)s",
+        description: "Show details of a keypair",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-keypairs/{keypair_name}")],
+        deprecated_rule: None,
+    },
+];

@@ -1,0 +1,124 @@
+//! A cloud with personas for the compute tests, and request helpers.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use testkit::TestCloud;
+
+pub const PASSWORD: &str = "persona-password";
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    /// Asserts a Nova fault: status, the fault's name and a message containing `text`.
+    pub fn fault(&self, status: u16, name: &str, text: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        let f = &self.body[name];
+        assert_eq!(f["code"], status, "no {name} fault: {}", self.body);
+        let msg = f["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(text), "{msg:?} lacks {text:?}");
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+}
+
+pub struct Nova {
+    pub cloud: TestCloud,
+    pub admin: String,
+}
+
+impl Nova {
+    pub async fn start() -> Nova {
+        let cloud = TestCloud::start().await;
+        let admin = cloud.admin_token().await;
+        Nova { cloud, admin }
+    }
+
+    pub async fn stop(self) {
+        self.cloud.stop().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/compute{path}", self.cloud.url)
+    }
+
+    /// A request at microversion `mv` ("" for none) under `/compute/v2.1`.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, mv: &str, body: Option<Value>) -> Resp {
+        let mut r = self.cloud.client.request(method, self.url(&format!("/v2.1{path}")));
+        if let Some(t) = token {
+            r = r.header("X-Auth-Token", t);
+        }
+        if !mv.is_empty() {
+            r = r.header("OpenStack-API-Version", format!("compute {mv}"));
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        Resp { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    }
+
+    pub async fn get(&self, path: &str, token: &str, mv: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), mv, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, mv: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), mv, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, mv: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, Some(token), mv, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str, mv: &str) -> Resp {
+        self.call(Method::DELETE, path, Some(token), mv, None).await
+    }
+
+    /// Creates a flavor as admin; returns its body.
+    pub async fn flavor(&self, body: Value) -> Value {
+        let r = self.post("/flavors", &self.admin, "2.61", json!({"flavor": body})).await;
+        assert_eq!(r.status, 200, "create flavor: {}", r.body);
+        r.body["flavor"].clone()
+    }
+
+    // ---------- identity fixtures ----------
+
+    pub async fn project(&self, prefix: &str) -> String {
+        self.cloud.create(&self.admin, "/projects", "project", json!({"name": unique(prefix)})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A new user with `role` on `project`; returns (token, user id).
+    pub async fn persona(&self, project: &str, role: &str) -> (String, String) {
+        let name = unique(role);
+        let user = self.cloud.create(&self.admin, "/users", "user", json!({"name": name, "password": PASSWORD})).await
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let resp = self.cloud.request(Method::GET, &format!("/roles?name={role}"), Some(&self.admin)).send().await;
+        let v: Value = resp.unwrap().json().await.unwrap();
+        let role_id = v["roles"][0]["id"].as_str().unwrap().to_string();
+        let path = format!("/projects/{project}/users/{user}/roles/{role_id}");
+        let resp = self.cloud.request(Method::PUT, &path, Some(&self.admin)).send().await.unwrap();
+        assert_eq!(resp.status(), 204, "PUT {path}");
+        (self.cloud.token(&name, PASSWORD, json!({"project": {"id": project}})).await.0, user)
+    }
+}
+
+pub const ED25519: &str = include_str!("keys/ed25519.pub");
+pub const RSA: &str = include_str!("keys/rsa.pub");
+pub const ECDSA: &str = include_str!("keys/ecdsa.pub");

@@ -1,0 +1,8 @@
+//! Compute service tests over real HTTP against an in-process controller
+//! (testkit), on SQLite or PostgreSQL (`FERROSTACK_TEST_BACKEND`).
+
+mod authz;
+mod common;
+mod flavors;
+mod keypairs;
+mod versions;
