@@ -21,6 +21,7 @@ import time
 import traceback
 import uuid
 
+import compute_flows
 import image_flows
 import placement_flows
 
@@ -345,6 +346,14 @@ def image_sdk(c: Cloud):
     yield from image_flows.sdk_flows(c, check)
 
 
+def compute(c: Cloud):
+    yield from compute_flows.flows(c, check)
+
+
+def compute_sdk(c: Cloud):
+    yield from compute_flows.sdk_flows(c, check)
+
+
 def restart_keeps_state(c: Cloud):
     before = c.osj("project", "list")
     c.stop()
@@ -363,7 +372,8 @@ def main():
     c = Cloud(os.path.abspath(a.binary), a.venv, a.postgres)
     n = 0
     try:
-        for suite in (flows, sdk_flows, placement, placement_sdk, image, image_sdk, restart_keeps_state):
+        for suite in (flows, sdk_flows, placement, placement_sdk, image, image_sdk, compute, compute_sdk,
+                      restart_keeps_state):
             for what in suite(c):
                 n += 1
                 print(f"ok {n} - {what}", flush=True)

@@ -65,7 +65,8 @@ async fn up_writes_clouds_yaml_serves_health_and_metrics_and_restarts() {
     let r =
         client.get(format!("{}/identity/v3/auth/catalog", up.url)).header("X-Auth-Token", &token).send().await.unwrap();
     let cat: serde_json::Value = r.json().await.unwrap();
-    let url = cat["catalog"][0]["endpoints"][0]["url"].as_str().unwrap();
+    let identity = cat["catalog"].as_array().unwrap().iter().find(|s| s["type"] == "identity").expect("identity");
+    let url = identity["endpoints"][0]["url"].as_str().unwrap();
     assert_eq!(url, format!("{}/identity", up.url), "the catalog points at the real listen address");
     let metrics = client.get(format!("{}/metrics", up.url)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("ferrostack_http_requests_total{service=\"identity\",route=\"/identity/v3/auth/tokens\",method=\"POST\",status=\"201\"} 1"), "{metrics}");
