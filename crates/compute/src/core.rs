@@ -20,6 +20,11 @@ pub struct Compute {
     enforcer: Arc<policy::Enforcer>,
     /// Public URL of the service, e.g. `http://127.0.0.1:5000/compute`.
     pub endpoint: String,
+    pub placement: Arc<placement::Placement>,
+    /// Woken when this controller queues an agent command.
+    pub(crate) commands_queued: tokio::sync::Notify,
+    /// Woken when an agent's result reaches this controller.
+    pub(crate) results_arrived: tokio::sync::Notify,
 }
 
 pub fn db_err(e: DbError) -> ApiError {
@@ -39,8 +44,22 @@ fn flavor_not_found(id: &str) -> ApiError {
 }
 
 impl Compute {
-    pub fn new(db: Db, config: ComputeConfig, enforcer: Arc<policy::Enforcer>, endpoint: String) -> Compute {
-        Compute { db, config, enforcer, endpoint }
+    pub fn new(
+        db: Db,
+        config: ComputeConfig,
+        enforcer: Arc<policy::Enforcer>,
+        endpoint: String,
+        placement: Arc<placement::Placement>,
+    ) -> Compute {
+        Compute {
+            db,
+            config,
+            enforcer,
+            endpoint,
+            placement,
+            commands_queued: tokio::sync::Notify::new(),
+            results_arrived: tokio::sync::Notify::new(),
+        }
     }
 
     /// Nova's `context.is_admin`: the admin role.

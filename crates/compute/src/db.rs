@@ -6,14 +6,22 @@ use std::collections::BTreeMap;
 use db::row::{get_i, get_oi, get_os, get_s};
 use db::{sqlx, AnyRow, Db, DbError, DbResult, Row};
 
-use crate::model::{Flavor, Keypair, NewFlavor};
+use crate::model::{Flavor, Keypair, NewFlavor, Node, Service};
 
-pub static MIGRATIONS: &[db::MigrationSet] = &[db::MigrationSet {
-    version: 4000,
-    description: "compute flavors and keypairs",
-    sqlite: include_str!("../migrations/4000_initial.sqlite.sql"),
-    postgres: include_str!("../migrations/4000_initial.postgres.sql"),
-}];
+pub static MIGRATIONS: &[db::MigrationSet] = &[
+    db::MigrationSet {
+        version: 4000,
+        description: "compute flavors and keypairs",
+        sqlite: include_str!("../migrations/4000_initial.sqlite.sql"),
+        postgres: include_str!("../migrations/4000_initial.postgres.sql"),
+    },
+    db::MigrationSet {
+        version: 4001,
+        description: "compute services, nodes and agent commands",
+        sqlite: include_str!("../migrations/4001_hosts.sqlite.sql"),
+        postgres: include_str!("../migrations/4001_hosts.postgres.sql"),
+    },
+];
 
 fn e(err: sqlx::Error) -> DbError {
     DbError::from_sqlx(err)
@@ -296,4 +304,241 @@ pub async fn delete_keypair(db: &Db, user_id: &str, name: &str) -> DbResult<bool
         .await
         .map_err(e)?;
     Ok(r.rows_affected() > 0)
+}
+
+// ---------- services, nodes, agent commands ----------
+
+const SERVICE_COLUMNS: &str = "id, uuid, host, service_binary, agent, disabled, disabled_reason, forced_down, \
+     last_seen_up, created_at, updated_at";
+
+fn service(r: &AnyRow) -> Service {
+    Service {
+        id: get_i(r, "id"),
+        uuid: get_s(r, "uuid"),
+        host: get_s(r, "host"),
+        binary: get_s(r, "service_binary"),
+        agent: get_os(r, "agent"),
+        disabled: get_i(r, "disabled") != 0,
+        disabled_reason: get_os(r, "disabled_reason"),
+        forced_down: get_i(r, "forced_down") != 0,
+        last_seen_up: get_os(r, "last_seen_up"),
+        created_at: get_s(r, "created_at"),
+        updated_at: get_os(r, "updated_at"),
+    }
+}
+
+pub async fn services(db: &Db) -> DbResult<Vec<Service>> {
+    let rows = sqlx::query(&format!("SELECT {SERVICE_COLUMNS} FROM compute_services ORDER BY id"))
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(rows.iter().map(service).collect())
+}
+
+pub async fn service_by_host(db: &Db, host: &str) -> DbResult<Option<Service>> {
+    let row = sqlx::query(&format!(
+        "SELECT {SERVICE_COLUMNS} FROM compute_services WHERE host = $1 AND service_binary = 'nova-compute'"
+    ))
+    .bind(host)
+    .fetch_optional(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(row.as_ref().map(service))
+}
+
+/// The `nova-compute` service of `host`, created on first report; it
+/// records which agent serves it and that it was just seen.
+pub async fn report_service(db: &Db, host: &str, agent: &str) -> DbResult<Service> {
+    let now = now();
+    sqlx::query(
+        "INSERT INTO compute_services (uuid, host, service_binary, topic, agent, disabled, disabled_reason, forced_down, \
+         last_seen_up, version, created_at, updated_at) VALUES ($1, $2, 'nova-compute', 'compute', $3, 0, NULL, 0, $4, 66, $4, NULL) \
+         ON CONFLICT (host, service_binary) DO UPDATE SET agent = excluded.agent, last_seen_up = excluded.last_seen_up",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(host)
+    .bind(agent)
+    .bind(&now)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(service_by_host(db, host).await?.expect("just written"))
+}
+
+/// Marks every service of `agent` as seen now.
+pub async fn heartbeat(db: &Db, agent: &str) -> DbResult<()> {
+    sqlx::query("UPDATE compute_services SET last_seen_up = $1 WHERE agent = $2")
+        .bind(now())
+        .bind(agent)
+        .execute(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
+pub async fn set_service_status(
+    db: &Db,
+    id: i64,
+    disabled: bool,
+    reason: Option<&str>,
+    forced_down: bool,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE compute_services SET disabled = $1, disabled_reason = $2, forced_down = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(disabled as i64)
+    .bind(reason)
+    .bind(forced_down as i64)
+    .bind(now())
+    .bind(id)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+const NODE_COLUMNS: &str = "id, uuid, service_id, host, hypervisor_hostname, hypervisor_type, hypervisor_version, \
+     vcpus, memory_mb, local_gb, cpu_info, host_ip";
+
+fn node(r: &AnyRow) -> Node {
+    Node {
+        id: get_i(r, "id"),
+        uuid: get_s(r, "uuid"),
+        service_id: get_i(r, "service_id"),
+        host: get_s(r, "host"),
+        hypervisor_hostname: get_s(r, "hypervisor_hostname"),
+        hypervisor_type: get_s(r, "hypervisor_type"),
+        hypervisor_version: get_i(r, "hypervisor_version"),
+        vcpus: get_i(r, "vcpus"),
+        memory_mb: get_i(r, "memory_mb"),
+        local_gb: get_i(r, "local_gb"),
+        cpu_info: get_s(r, "cpu_info"),
+        host_ip: get_os(r, "host_ip"),
+    }
+}
+
+pub async fn nodes(db: &Db) -> DbResult<Vec<Node>> {
+    let rows = sqlx::query(&format!("SELECT {NODE_COLUMNS} FROM compute_nodes ORDER BY id"))
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(rows.iter().map(node).collect())
+}
+
+pub async fn node_by_name(db: &Db, name: &str) -> DbResult<Option<Node>> {
+    let row = sqlx::query(&format!("SELECT {NODE_COLUMNS} FROM compute_nodes WHERE hypervisor_hostname = $1"))
+        .bind(name)
+        .fetch_optional(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(row.as_ref().map(node))
+}
+
+/// Records a node as its agent reports it; its uuid stays what it was.
+pub async fn report_node(db: &Db, service: &Service, n: &virt::NodeResources) -> DbResult<Node> {
+    let now = now();
+    sqlx::query(
+        "INSERT INTO compute_nodes (uuid, service_id, host, hypervisor_hostname, hypervisor_type, hypervisor_version, \
+         vcpus, memory_mb, local_gb, cpu_info, host_ip, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, NULL) \
+         ON CONFLICT (hypervisor_hostname) DO UPDATE SET service_id = excluded.service_id, host = excluded.host, \
+         hypervisor_type = excluded.hypervisor_type, hypervisor_version = excluded.hypervisor_version, \
+         vcpus = excluded.vcpus, memory_mb = excluded.memory_mb, local_gb = excluded.local_gb, \
+         cpu_info = excluded.cpu_info, updated_at = excluded.created_at",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(service.id)
+    .bind(&service.host)
+    .bind(&n.name)
+    .bind(&n.hypervisor_type)
+    .bind(n.hypervisor_version)
+    .bind(n.vcpus)
+    .bind(n.memory_mb)
+    .bind(n.local_gb)
+    .bind(&n.cpu_info)
+    .bind(&now)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(node_by_name(db, &n.name).await?.expect("just written"))
+}
+
+/// Queues a command for an agent; a second call with the same key queues
+/// nothing and answers the first one's sequence number.
+pub async fn insert_command(db: &Db, agent: &str, host: &str, key: &str, body: &str) -> DbResult<i64> {
+    sqlx::query(
+        "INSERT INTO compute_agent_commands (agent, host, idempotency_key, body, state, result, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'pending', NULL, $5, NULL) ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(agent)
+    .bind(host)
+    .bind(key)
+    .bind(body)
+    .bind(now())
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    let row = sqlx::query("SELECT seq FROM compute_agent_commands WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_one(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(get_i(&row, "seq"))
+}
+
+/// Pending commands of an agent after `after`: (seq, host, body).
+pub async fn pending_commands(db: &Db, agent: &str, after: i64) -> DbResult<Vec<(i64, String, String)>> {
+    let rows = sqlx::query(
+        "SELECT seq, host, body FROM compute_agent_commands WHERE agent = $1 AND state = 'pending' AND seq > $2 \
+         ORDER BY seq LIMIT 500",
+    )
+    .bind(agent)
+    .bind(after)
+    .fetch_all(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(rows.iter().map(|r| (get_i(r, "seq"), get_s(r, "host"), get_s(r, "body"))).collect())
+}
+
+/// Where a reconnecting agent starts: just before its oldest pending command.
+pub async fn resume_point(db: &Db, agent: &str) -> DbResult<i64> {
+    let row = sqlx::query(
+        "SELECT MIN(seq) AS p, (SELECT MAX(seq) FROM compute_agent_commands) AS m FROM compute_agent_commands \
+         WHERE agent = $1 AND state = 'pending'",
+    )
+    .bind(agent)
+    .fetch_one(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(match get_oi(&row, "p") {
+        Some(p) => p - 1,
+        None => get_oi(&row, "m").unwrap_or(0),
+    })
+}
+
+/// Records a command's result (once); false when it was not pending.
+pub async fn finish_command(db: &Db, seq: i64, agent: &str, failed: bool, result: &str) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE compute_agent_commands SET state = $1, result = $2, updated_at = $3 \
+         WHERE seq = $4 AND agent = $5 AND state = 'pending'",
+    )
+    .bind(if failed { "failed" } else { "done" })
+    .bind(result)
+    .bind(now())
+    .bind(seq)
+    .bind(agent)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// (state, result) of a command.
+pub async fn command_state(db: &Db, seq: i64) -> DbResult<Option<(String, Option<String>)>> {
+    let row = sqlx::query("SELECT state, result FROM compute_agent_commands WHERE seq = $1")
+        .bind(seq)
+        .fetch_optional(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(row.map(|r| (get_s(&r, "state"), get_os(&r, "result"))))
 }

@@ -11,13 +11,14 @@ pub mod config;
 pub mod core;
 pub mod db;
 pub mod extra_specs;
+pub mod hosts;
 pub mod keys;
 pub mod model;
 pub mod policies;
 
 mod api;
 
-pub use crate::api::{router, VERSIONS};
+pub use crate::api::{agent_router, router, VERSIONS};
 pub use crate::config::ComputeConfig;
 pub use crate::core::Compute;
 pub use crate::db::MIGRATIONS;

@@ -48,3 +48,36 @@ pub struct Keypair {
     pub key_type: String,
     pub created_at: String,
 }
+
+/// A `nova-compute` service: one host an agent serves.
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub id: i64,
+    pub uuid: String,
+    pub host: String,
+    pub binary: String,
+    pub agent: Option<String>,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+    pub forced_down: bool,
+    pub last_seen_up: Option<String>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+/// A compute node (a hypervisor); its uuid is its Placement provider's.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub id: i64,
+    pub uuid: String,
+    pub service_id: i64,
+    pub host: String,
+    pub hypervisor_hostname: String,
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub cpu_info: String,
+    pub host_ip: Option<String>,
+}

@@ -4,5 +4,6 @@
 mod authz;
 mod common;
 mod flavors;
+mod hosts;
 mod keypairs;
 mod versions;

@@ -19,6 +19,43 @@ pub struct Config {
     pub placement: placement::PlacementConfig,
     pub image: image::ImageConfig,
     pub compute: compute::ComputeConfig,
+    pub agent: AgentSection,
+}
+
+/// `[agent]`: the host agent that `up` runs beside the controller (and
+/// that `ferrostack agent` runs on its own).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSection {
+    /// Run an agent inside `up`.
+    pub enabled: bool,
+    /// Hypervisor driver: `fake` (instances in memory, for tests and scale runs).
+    pub driver: String,
+    /// Host name of the (first) compute service; default: this machine's name.
+    pub host: String,
+    /// Fake driver: how many hosts (one node each) the agent serves, named
+    /// `<host>`, or `<host>-0`, `<host>-1`, ... when more than one.
+    pub fake_nodes: usize,
+    pub fake_vcpus: i64,
+    pub fake_memory_mb: i64,
+    pub fake_disk_gb: i64,
+    /// Seconds a long poll for commands waits.
+    pub poll_wait: u64,
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        AgentSection {
+            enabled: true,
+            driver: "fake".into(),
+            host: String::new(),
+            fake_nodes: 1,
+            fake_vcpus: 16,
+            fake_memory_mb: 32768,
+            fake_disk_gb: 500,
+            poll_wait: 20,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -73,6 +110,7 @@ impl Default for Config {
             placement: placement::PlacementConfig::default(),
             image: image::ImageConfig::default(),
             compute: compute::ComputeConfig::default(),
+            agent: AgentSection::default(),
         }
     }
 }

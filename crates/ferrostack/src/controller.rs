@@ -124,17 +124,19 @@ impl Controller {
         )
         .with_limits(Arc::new(IdentityLimits(identity.clone())));
         images.recover_stale_uploads().await.map_err(|e| anyhow::anyhow!(e.message))?;
+        let placement = Arc::new(placement);
         let compute = compute::Compute::new(
             db.clone(),
             config.compute.clone(),
             enforcer.clone(),
             format!("{}/compute", config.public_url()),
+            placement.clone(),
         );
         Ok(Controller {
             config,
             db,
             identity,
-            placement: Arc::new(placement),
+            placement,
             image: Arc::new(images),
             compute: Arc::new(compute),
             metrics: Arc::new(Metrics::default()),
@@ -182,6 +184,7 @@ impl Controller {
             .nest("/placement", service(placement::router(self.placement.clone()), "placement", FaultFormat::Placement))
             .nest("/image", service(image::router(self.image.clone()), "image", FaultFormat::Glance))
             .nest("/compute", service(compute::router(self.compute.clone()), "compute", FaultFormat::Nova))
+            .nest("/compute-agent", service(compute::agent_router(self.compute.clone()), "compute", FaultFormat::Nova))
             .route("/healthcheck", get(healthcheck).with_state(self.db.clone()))
             .route("/metrics", get(metrics).with_state(self.metrics.clone()))
             .layer(DefaultBodyLimit::max(self.config.api.max_body_size))
@@ -270,6 +273,40 @@ async fn healthcheck(State(db): State<Db>) -> impl IntoResponse {
 
 async fn metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], m.encode())
+}
+
+/// The agent `up` runs beside its controller, as configured in `[agent]`:
+/// the fake driver, one host per fake node.
+pub fn local_agent(config: &Config, admin_password: &str) -> anyhow::Result<agent::Agent> {
+    let a = &config.agent;
+    if a.driver != "fake" {
+        anyhow::bail!("agent.driver {:?} is not available; use \"fake\"", a.driver);
+    }
+    let base = if a.host.is_empty() {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    } else {
+        a.host.clone()
+    };
+    let count = a.fake_nodes.max(1);
+    let hosts: Vec<(String, Arc<dyn virt::Driver>)> = (0..count)
+        .map(|i| {
+            let name = if count == 1 { base.clone() } else { format!("{base}-{i}") };
+            let d: Arc<dyn virt::Driver> =
+                Arc::new(virt::fake::FakeDriver::new(&name, 1, a.fake_vcpus, a.fake_memory_mb, a.fake_disk_gb));
+            (name, d)
+        })
+        .collect();
+    let agent_config = agent::AgentConfig {
+        controller: config.public_url(),
+        agent_id: base,
+        username: "admin".into(),
+        password: admin_password.into(),
+        project: "admin".into(),
+        poll_wait: a.poll_wait,
+    };
+    Ok(agent::Agent::new(agent_config, hosts))
 }
 
 /// The image quotas: unified limits of the `image` service from Identity.

@@ -203,6 +203,13 @@ async fn up(mut config: Config, started: Instant) -> anyhow::Result<()> {
     };
     let c = Controller::new(config).await?;
     c.bootstrap(&password, false).await?;
+    let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
+    if c.config.agent.enabled {
+        let agent = ferrostack::controller::local_agent(&c.config, &password)?;
+        tokio::spawn(agent.run(async move {
+            let _ = agent_stopped.await;
+        }));
+    }
     let clouds = c.config.data_dir.join("clouds.yaml");
     write_private(&clouds, &clouds_yaml(&c.config.public_url(), &password, &c.config.api.region))?;
     tracing::info!(
@@ -217,6 +224,7 @@ async fn up(mut config: Config, started: Instant) -> anyhow::Result<()> {
     println!("export OS_CLOUD=ferrostack");
     std::io::stdout().flush().ok();
     c.serve(listener, shutdown_signal()).await?;
+    let _ = stop_agent.send(());
     tracing::info!("ferrostack stopped");
     Ok(())
 }

@@ -18,12 +18,32 @@ pub const ADMIN_PASSWORD: &str = "secret-admin-password";
 
 pub struct TestCloud {
     pub url: String,
+    /// The controller's compute service, for tests that drive it directly.
+    pub compute: std::sync::Arc<compute::Compute>,
     pub client: Client,
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pg_database: Option<(String, String)>,
     _dir: tempfile::TempDir,
+}
+
+/// A running test agent; `stop` ends it (as a killed agent process would
+/// end: it stops polling and answering).
+pub struct AgentHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl AgentHandle {
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
 }
 
 /// `postgres` when tests should run on PostgreSQL.
@@ -59,12 +79,14 @@ impl TestCloud {
         config.api.listen = listener.local_addr().unwrap().to_string();
         let controller = Controller::new(config.clone()).await.expect("controller");
         controller.bootstrap(ADMIN_PASSWORD, true).await.expect("bootstrap");
+        let compute = controller.compute.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(controller.serve(listener, async move {
             let _ = rx.await;
         }));
         TestCloud {
             url: format!("http://{}", config.api.listen),
+            compute,
             client: Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
             config,
             shutdown: Some(tx),
@@ -72,6 +94,40 @@ impl TestCloud {
             pg_database,
             _dir: dir,
         }
+    }
+
+    /// Starts a host agent with the fake driver serving `hosts` hosts (one
+    /// node each: `<name>-0`, `<name>-1`, ...) and waits until the
+    /// controller knows them all.
+    pub async fn start_agent(&self, name: &str, hosts: usize, vcpus: i64, memory_mb: i64, disk_gb: i64) -> AgentHandle {
+        let drivers: Vec<(String, std::sync::Arc<dyn virt::Driver>)> = (0..hosts)
+            .map(|i| {
+                let host = format!("{name}-{i}");
+                let d: std::sync::Arc<dyn virt::Driver> =
+                    std::sync::Arc::new(virt::fake::FakeDriver::new(&host, 1, vcpus, memory_mb, disk_gb));
+                (host, d)
+            })
+            .collect();
+        let config = agent::AgentConfig {
+            controller: self.url.clone(),
+            agent_id: name.to_string(),
+            username: "admin".into(),
+            password: ADMIN_PASSWORD.into(),
+            project: "admin".into(),
+            poll_wait: 5,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(agent::Agent::new(config, drivers).run(async move {
+            let _ = stopped.await;
+        }));
+        for _ in 0..300 {
+            let known = compute::db::services(&self.compute.db).await.unwrap_or_default();
+            if (0..hosts).all(|i| known.iter().any(|s| s.host == format!("{name}-{i}"))) {
+                return AgentHandle { stop: Some(stop), task: Some(task) };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("agent {name} did not report its hosts");
     }
 
     /// Stops the server and drops a PostgreSQL test database.

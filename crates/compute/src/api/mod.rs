@@ -2,6 +2,7 @@
 //! Nova puts on every versioned response), query and body checks worded as
 //! Nova words them, and response shaping per microversion.
 
+mod agents;
 mod flavors;
 mod keypairs;
 
@@ -47,6 +48,15 @@ pub fn router(c: Arc<Compute>) -> Router {
         .fallback(not_found)
         .layer(from_fn(microversion_layer));
     Router::new().route("/", get(versions)).nest("/v2.1", v21).fallback(not_found).with_state(c)
+}
+
+/// The agent protocol's routes, mounted at `/compute-agent`.
+pub fn agent_router(c: Arc<Compute>) -> Router {
+    Router::new()
+        .route("/v1/agents/{agent}/report", post(agents::report))
+        .route("/v1/agents/{agent}/commands", get(agents::commands))
+        .route("/v1/agents/{agent}/commands/{seq}", post(agents::result))
+        .with_state(c)
 }
 
 async fn not_found() -> ApiError {

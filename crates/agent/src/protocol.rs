@@ -1,0 +1,72 @@
+//! The messages between controllers and agents, versioned. Paths are under
+//! `/compute-agent/v1/agents/{agent}`:
+//!
+//! - `POST report` ([`Report`]): the hosts, nodes and instances the agent
+//!   holds; answered with [`ReportReply`]. Sent on start and on reconnect.
+//! - `GET commands?after=SEQ&wait=SECONDS`: the agent's pending commands
+//!   after SEQ ([`Commands`]), waiting up to SECONDS for one; every call is
+//!   also the agent's heartbeat.
+//! - `POST commands/{seq}` ([`CommandResult`]): how a command went.
+
+use serde::{Deserialize, Serialize};
+use virt::{InstanceInfo, InstanceSpec, NodeResources};
+
+pub const VERSION: u32 = 1;
+
+/// One host (one `nova-compute` service) an agent serves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostReport {
+    pub host: String,
+    pub nodes: Vec<NodeResources>,
+    pub instances: Vec<InstanceInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub version: u32,
+    pub hosts: Vec<HostReport>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportReply {
+    /// Commands after this sequence number are the agent's to run.
+    pub after: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Spawn { spec: InstanceSpec },
+    Destroy { uuid: String },
+    PowerOn { uuid: String },
+    PowerOff { uuid: String },
+    Reboot { uuid: String, hard: bool },
+    Pause { uuid: String },
+    Unpause { uuid: String },
+    Suspend { uuid: String },
+    Resume { uuid: String },
+    ConsoleOutput { uuid: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub seq: i64,
+    pub host: String,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Commands {
+    pub commands: Vec<Command>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommandResult {
+    /// `None` when the command succeeded.
+    pub error: Option<String>,
+    /// The instance after the command, when it still exists.
+    pub instance: Option<InstanceInfo>,
+    /// Console output, for `console_output`.
+    pub output: Option<String>,
+}

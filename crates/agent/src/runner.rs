@@ -1,0 +1,197 @@
+//! The agent's loop: authenticate, report, long-poll commands, run them,
+//! report results; on any failure of the controller, wait and reconnect
+//! (with a full report again).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::json;
+use virt::Driver;
+
+use crate::protocol::{Action, Command, CommandResult, Commands, HostReport, Report, ReportReply, VERSION};
+
+/// How an agent reaches and authenticates to its controllers.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Base URL of a controller, e.g. `http://127.0.0.1:5000`.
+    pub controller: String,
+    /// Stable name of this agent (usually the machine's host name).
+    pub agent_id: String,
+    pub username: String,
+    pub password: String,
+    pub project: String,
+    /// Seconds a long poll waits for a command.
+    pub poll_wait: u64,
+}
+
+pub struct Agent {
+    config: AgentConfig,
+    hosts: Vec<(String, Arc<dyn Driver>)>,
+    client: reqwest::Client,
+}
+
+impl Agent {
+    /// An agent for `hosts`: each a host name (a `nova-compute` service)
+    /// and the driver of its nodes.
+    pub fn new(config: AgentConfig, hosts: Vec<(String, Arc<dyn Driver>)>) -> Agent {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.poll_wait + 30))
+            .build()
+            .expect("HTTP client");
+        Agent { config, hosts, client }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/compute-agent/v1/agents/{}{path}", self.config.controller, self.config.agent_id)
+    }
+
+    async fn token(&self) -> anyhow::Result<String> {
+        let body = json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": self.config.username, "domain": {"id": "default"}, "password": self.config.password}}},
+            "scope": {"project": {"name": self.config.project, "domain": {"id": "default"}}},
+        }});
+        let r = self
+            .client
+            .post(format!("{}/identity/v3/auth/tokens", self.config.controller))
+            .json(&body)
+            .send()
+            .await
+            .context("cannot reach the controller's identity service")?;
+        if !r.status().is_success() {
+            bail!(
+                "the controller refused the agent's credentials ({}); check the agent's username, password and project",
+                r.status()
+            );
+        }
+        let token = r.headers().get("x-subject-token").and_then(|v| v.to_str().ok()).context("no token")?;
+        Ok(token.to_string())
+    }
+
+    async fn report(&self, token: &str) -> anyhow::Result<i64> {
+        let mut hosts = Vec::new();
+        for (host, driver) in &self.hosts {
+            let instances = driver.list_instances().await.map_err(|e| anyhow::anyhow!(e.0))?;
+            hosts.push(HostReport { host: host.clone(), nodes: driver.nodes(), instances });
+        }
+        let r = self
+            .client
+            .post(self.url("/report"))
+            .header("X-Auth-Token", token)
+            .json(&Report { version: VERSION, hosts })
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("the controller refused the agent's report: {} {}", r.status(), r.text().await.unwrap_or_default());
+        }
+        Ok(r.json::<ReportReply>().await?.after)
+    }
+
+    /// Runs until `shutdown` completes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let me = Arc::new(self);
+        tokio::pin!(shutdown);
+        tokio::select! {
+            _ = &mut shutdown => {}
+            _ = me.clone().serve() => {}
+        }
+    }
+
+    async fn serve(self: Arc<Self>) {
+        let drivers: HashMap<String, Arc<dyn Driver>> = self.hosts.iter().cloned().collect();
+        let drivers = Arc::new(drivers);
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let started = tokio::time::Instant::now();
+            if let Err(e) = self.session(&drivers).await {
+                // A session that ran a while starts the backoff over.
+                if started.elapsed() > Duration::from_secs(30) {
+                    pause = Duration::from_millis(100);
+                }
+                tracing::warn!(agent = %self.config.agent_id, error = %e, retry_in_ms = pause.as_millis() as u64, "agent cannot reach its controller; check that the controller runs and the agent's credentials");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+
+    /// One connection: report, then poll and run commands until an error.
+    async fn session(self: &Arc<Self>, drivers: &Arc<HashMap<String, Arc<dyn Driver>>>) -> anyhow::Result<()> {
+        let token = self.token().await?;
+        let mut after = self.report(&token).await?;
+        tracing::info!(agent = %self.config.agent_id, hosts = self.hosts.len(), "agent reported to its controller");
+        loop {
+            let r = self
+                .client
+                .get(self.url("/commands"))
+                .query(&[("after", after.to_string()), ("wait", self.config.poll_wait.to_string())])
+                .header("X-Auth-Token", &token)
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("polling commands answered {}", r.status());
+            }
+            let Commands { commands } = r.json().await?;
+            for c in commands {
+                after = after.max(c.seq);
+                let me = self.clone();
+                let drivers = drivers.clone();
+                let token = token.clone();
+                tokio::spawn(async move {
+                    let result = me.execute(&drivers, &c).await;
+                    for attempt in 0..5u64 {
+                        let sent = me
+                            .client
+                            .post(me.url(&format!("/commands/{}", c.seq)))
+                            .header("X-Auth-Token", &token)
+                            .json(&result)
+                            .send()
+                            .await;
+                        match sent {
+                            Ok(r) if r.status().is_success() => return,
+                            Ok(r) => {
+                                tracing::warn!(seq = c.seq, status = %r.status(), "the controller refused a command result")
+                            }
+                            Err(e) => tracing::warn!(seq = c.seq, error = %e, "cannot send a command result; retrying"),
+                        }
+                        tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+                    }
+                });
+            }
+        }
+    }
+
+    async fn execute(&self, drivers: &HashMap<String, Arc<dyn Driver>>, c: &Command) -> CommandResult {
+        let Some(d) = drivers.get(&c.host) else {
+            return CommandResult {
+                error: Some(format!("host {} is not served by agent {}", c.host, self.config.agent_id)),
+                instance: None,
+                output: None,
+            };
+        };
+        let done = |r: virt::DriverResult<virt::InstanceInfo>| match r {
+            Ok(i) => CommandResult { error: None, instance: Some(i), output: None },
+            Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+        };
+        match &c.action {
+            Action::Spawn { spec } => done(d.spawn(spec).await),
+            Action::Destroy { uuid } => match d.destroy(uuid).await {
+                Ok(()) => CommandResult { error: None, instance: None, output: None },
+                Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+            },
+            Action::PowerOn { uuid } => done(d.power_on(uuid).await),
+            Action::PowerOff { uuid } => done(d.power_off(uuid).await),
+            Action::Reboot { uuid, hard } => done(d.reboot(uuid, *hard).await),
+            Action::Pause { uuid } => done(d.pause(uuid).await),
+            Action::Unpause { uuid } => done(d.unpause(uuid).await),
+            Action::Suspend { uuid } => done(d.suspend(uuid).await),
+            Action::Resume { uuid } => done(d.resume(uuid).await),
+            Action::ConsoleOutput { uuid } => match d.console_output(uuid).await {
+                Ok(out) => CommandResult { error: None, instance: None, output: Some(out) },
+                Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+            },
+        }
+    }
+}

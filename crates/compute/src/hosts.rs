@@ -1,0 +1,154 @@
+//! The controller's side of the agent protocol: hosts and nodes as agents
+//! report them (services, compute nodes, and each node's resource provider
+//! and inventory in Placement), heartbeats, and commands to agents as
+//! durable rows that a step can queue and wait for.
+
+use std::time::Duration;
+
+use agent::protocol::{Action, Command, CommandResult, Report};
+use api_core::{ApiError, ApiResult};
+use axum::http::StatusCode;
+use placement::model::InventoryRow;
+
+use crate::core::{db_err, Compute};
+use crate::db as q;
+use crate::model::Node;
+
+/// How long a step waits for an agent to run a command before it fails.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Compute {
+    /// Takes an agent's full report: its services and nodes, each node's
+    /// provider and inventory in Placement. Answers where the agent's
+    /// commands start.
+    pub async fn agent_report(&self, agent_id: &str, report: &Report) -> ApiResult<i64> {
+        if report.version != agent::protocol::VERSION {
+            return Err(ApiError::bad_request(format!(
+                "agent protocol version {} is not {}; run an agent of the controller's release",
+                report.version,
+                agent::protocol::VERSION
+            )));
+        }
+        for h in &report.hosts {
+            let service = q::report_service(&self.db, &h.host, agent_id).await.map_err(db_err)?;
+            for n in &h.nodes {
+                let node = q::report_node(&self.db, &service, n).await.map_err(db_err)?;
+                self.report_inventory(&node).await?;
+            }
+            tracing::info!(agent = agent_id, host = %h.host, nodes = h.nodes.len(), instances = h.instances.len(), "compute host reported");
+        }
+        q::resume_point(&self.db, agent_id).await.map_err(db_err)
+    }
+
+    /// The node's resource provider (same uuid as the node) with VCPU,
+    /// MEMORY_MB and DISK_GB as configured.
+    async fn report_inventory(&self, node: &Node) -> ApiResult<()> {
+        let p = &self.placement;
+        if p.get_provider(&node.uuid).await?.is_none() {
+            p.create_provider(&node.uuid, &node.hypervisor_hostname, None).await?;
+        }
+        let c = &self.config;
+        let class = |name: &str| placement::standard::standard_resource_class_id(name).expect("standard class");
+        let inv = |rc: i64, total: i64, reserved: i64, ratio: f64| InventoryRow {
+            resource_provider_id: 0,
+            resource_class_id: rc,
+            total,
+            reserved: reserved.min(total),
+            min_unit: 1,
+            max_unit: total.max(1),
+            step_size: 1,
+            allocation_ratio: ratio,
+            updated_at: String::new(),
+        };
+        let rows = vec![
+            inv(class("VCPU"), node.vcpus, c.reserved_host_cpus, c.cpu_allocation_ratio),
+            inv(class("MEMORY_MB"), node.memory_mb, c.reserved_host_memory_mb, c.ram_allocation_ratio),
+            inv(class("DISK_GB"), node.local_gb, c.reserved_host_disk_mb / 1024, c.disk_allocation_ratio),
+        ];
+        p.change_inventories(&node.uuid, None, placement::core::InventoryChange::ReplaceAll(rows)).await?;
+        Ok(())
+    }
+
+    /// Pending commands of an agent after `after`, waiting up to `wait` for
+    /// one to be queued. Every call counts as the agent's heartbeat.
+    pub async fn agent_commands(&self, agent_id: &str, after: i64, wait: Duration) -> ApiResult<Vec<Command>> {
+        q::heartbeat(&self.db, agent_id).await.map_err(db_err)?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let queued = self.commands_queued.notified();
+            tokio::pin!(queued);
+            queued.as_mut().enable();
+            let rows = q::pending_commands(&self.db, agent_id, after).await.map_err(db_err)?;
+            if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
+                let mut out = Vec::with_capacity(rows.len());
+                for (seq, host, body) in rows {
+                    match serde_json::from_str::<Action>(&body) {
+                        Ok(action) => out.push(Command { seq, host, action }),
+                        Err(e) => tracing::error!(seq, error = %e, "unreadable agent command skipped"),
+                    }
+                }
+                return Ok(out);
+            }
+            // Commands queued by other controllers are seen within a second.
+            let pause = deadline.saturating_duration_since(tokio::time::Instant::now()).min(Duration::from_secs(1));
+            let _ = tokio::time::timeout(pause, queued).await;
+        }
+    }
+
+    /// Records the result an agent sent for a command.
+    pub async fn agent_result(&self, agent_id: &str, seq: i64, result: &CommandResult) -> ApiResult<()> {
+        let text = serde_json::to_string(result).expect("result serializes");
+        if q::finish_command(&self.db, seq, agent_id, result.error.is_some(), &text).await.map_err(db_err)? {
+            self.results_arrived.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Queues `action` for the agent serving `host` (once per `key`) and
+    /// waits for its result.
+    pub async fn run_on_host(&self, host: &str, key: &str, action: &Action) -> Result<CommandResult, String> {
+        let service = q::service_by_host(&self.db, host)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("compute host {host} is not known"))?;
+        let agent = service.agent.ok_or_else(|| format!("no agent serves compute host {host}"))?;
+        let body = serde_json::to_string(action).expect("action serializes");
+        let seq = q::insert_command(&self.db, &agent, host, key, &body).await.map_err(|e| e.to_string())?;
+        self.commands_queued.notify_waiters();
+        let deadline = tokio::time::Instant::now() + COMMAND_TIMEOUT;
+        loop {
+            let arrived = self.results_arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            match q::command_state(&self.db, seq).await.map_err(|e| e.to_string())? {
+                Some((state, Some(result))) if state != "pending" => {
+                    return serde_json::from_str(&result).map_err(|e| format!("unreadable command result: {e}"));
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "the agent {agent} of host {host} did not run command {seq} within {} s; check that it runs and reaches the controller",
+                    COMMAND_TIMEOUT.as_secs()
+                ));
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), arrived).await;
+        }
+    }
+
+    /// Whether a service counts as up: not forced down and seen within
+    /// `service_down_time`.
+    pub fn service_is_up(&self, s: &crate::model::Service) -> bool {
+        if s.forced_down {
+            return false;
+        }
+        let Some(seen) = s.last_seen_up.as_deref() else { return false };
+        let Ok(seen) = chrono::NaiveDateTime::parse_from_str(seen, "%Y-%m-%dT%H:%M:%S%.f") else { return false };
+        let age = chrono::Utc::now().naive_utc() - seen;
+        age.num_seconds() <= self.config.service_down_time
+    }
+}
+
+pub fn agent_forbidden() -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "Only the admin or service role may speak the agent protocol.")
+}

@@ -1,0 +1,153 @@
+//! The fake driver: instances are entries in a map, every operation is
+//! instant, and one driver can stand for many nodes (`--fake-nodes N`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use futures_util::future::BoxFuture;
+
+use crate::{Driver, DriverError, DriverResult, InstanceInfo, InstanceSpec, NodeResources, PowerState};
+
+pub struct FakeDriver {
+    nodes: Vec<NodeResources>,
+    instances: Mutex<HashMap<String, InstanceInfo>>,
+}
+
+impl FakeDriver {
+    /// `count` nodes named `<prefix>-0` ... each with the given size.
+    pub fn new(prefix: &str, count: usize, vcpus: i64, memory_mb: i64, local_gb: i64) -> FakeDriver {
+        let nodes = (0..count)
+            .map(|i| NodeResources {
+                name: if count == 1 { prefix.to_string() } else { format!("{prefix}-{i}") },
+                vcpus,
+                memory_mb,
+                local_gb,
+                hypervisor_type: "fake".into(),
+                hypervisor_version: 1000,
+                cpu_info: "{\"arch\": \"x86_64\", \"model\": \"fake\"}".into(),
+            })
+            .collect();
+        FakeDriver { nodes, instances: Mutex::new(HashMap::new()) }
+    }
+
+    fn set(&self, uuid: &str, state: PowerState) -> DriverResult<InstanceInfo> {
+        let mut all = self.instances.lock().expect("fake driver lock");
+        let i = all.get_mut(uuid).ok_or_else(|| DriverError(format!("instance {uuid} is not on this host")))?;
+        i.power_state = state;
+        Ok(i.clone())
+    }
+}
+
+impl Driver for FakeDriver {
+    fn nodes(&self) -> Vec<NodeResources> {
+        self.nodes.clone()
+    }
+
+    fn spawn<'a>(&'a self, spec: &'a InstanceSpec) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move {
+            if !self.nodes.iter().any(|n| n.name == spec.node) {
+                return Err(DriverError(format!("node {} is not managed by this host", spec.node)));
+            }
+            let mut all = self.instances.lock().expect("fake driver lock");
+            let info = all
+                .entry(spec.uuid.clone())
+                .or_insert_with(|| InstanceInfo {
+                    uuid: spec.uuid.clone(),
+                    node: spec.node.clone(),
+                    power_state: PowerState::Running,
+                })
+                .clone();
+            Ok(info)
+        })
+    }
+
+    fn destroy<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>> {
+        Box::pin(async move {
+            self.instances.lock().expect("fake driver lock").remove(uuid);
+            Ok(())
+        })
+    }
+
+    fn power_on<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move { self.set(uuid, PowerState::Running) })
+    }
+
+    fn power_off<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move { self.set(uuid, PowerState::Shutdown) })
+    }
+
+    fn reboot<'a>(&'a self, uuid: &'a str, _hard: bool) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move { self.set(uuid, PowerState::Running) })
+    }
+
+    fn pause<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move { self.set(uuid, PowerState::Paused) })
+    }
+
+    fn unpause<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move { self.set(uuid, PowerState::Running) })
+    }
+
+    fn suspend<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move { self.set(uuid, PowerState::Suspended) })
+    }
+
+    fn resume<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move { self.set(uuid, PowerState::Running) })
+    }
+
+    fn console_output<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<String>> {
+        Box::pin(async move {
+            if self.instances.lock().expect("fake driver lock").contains_key(uuid) {
+                Ok("FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE".into())
+            } else {
+                Err(DriverError(format!("instance {uuid} is not on this host")))
+            }
+        })
+    }
+
+    fn get_info<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<Option<InstanceInfo>>> {
+        Box::pin(async move { Ok(self.instances.lock().expect("fake driver lock").get(uuid).cloned()) })
+    }
+
+    fn list_instances(&self) -> BoxFuture<'_, DriverResult<Vec<InstanceInfo>>> {
+        Box::pin(async move { Ok(self.instances.lock().expect("fake driver lock").values().cloned().collect()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(uuid: &str, node: &str) -> InstanceSpec {
+        InstanceSpec {
+            uuid: uuid.into(),
+            name: "vm".into(),
+            node: node.into(),
+            vcpus: 1,
+            memory_mb: 64,
+            root_gb: 1,
+            image_ref: "img".into(),
+            user_data: None,
+            key_data: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn operations_are_idempotent_and_change_power_state() {
+        let d = FakeDriver::new("fake", 3, 4, 4096, 40);
+        assert_eq!(d.nodes().iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["fake-0", "fake-1", "fake-2"]);
+        let a = d.spawn(&spec("u1", "fake-1")).await.unwrap();
+        assert_eq!(a.power_state, PowerState::Running);
+        assert_eq!(d.spawn(&spec("u1", "fake-1")).await.unwrap(), a, "a second spawn finds the first");
+        assert!(d.spawn(&spec("u2", "elsewhere")).await.is_err());
+        assert_eq!(d.power_off("u1").await.unwrap().power_state, PowerState::Shutdown);
+        assert_eq!(d.pause("u1").await.unwrap().power_state, PowerState::Paused);
+        assert_eq!(d.list_instances().await.unwrap().len(), 1);
+        d.destroy("u1").await.unwrap();
+        d.destroy("u1").await.unwrap();
+        assert_eq!(d.get_info("u1").await.unwrap(), None);
+        assert!(d.power_on("u1").await.is_err());
+        assert_eq!(u8::from(PowerState::Suspended), 7, "Nova's numbers on the wire");
+    }
+}

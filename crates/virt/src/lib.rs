@@ -1,0 +1,115 @@
+//! Hypervisor drivers behind one interface, [`Driver`]: what a host agent
+//! asks of the machine it runs on (spawn, destroy, power operations,
+//! snapshots, consoles, what is running). The `fake` driver keeps its
+//! instances in memory and answers at once, like Nova's fake driver, for
+//! control-plane tests and scale tests; the QEMU driver implements the same
+//! trait.
+//!
+//! It knows nothing of the database or the API; the agent calls it.
+
+pub mod fake;
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+/// Nova's power states (`nova/compute/power_state.py`), as numbers on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum PowerState {
+    NoState = 0,
+    Running = 1,
+    Paused = 3,
+    Shutdown = 4,
+    Crashed = 6,
+    Suspended = 7,
+}
+
+impl From<PowerState> for u8 {
+    fn from(p: PowerState) -> u8 {
+        p as u8
+    }
+}
+
+impl TryFrom<u8> for PowerState {
+    type Error = String;
+    fn try_from(v: u8) -> Result<PowerState, String> {
+        Ok(match v {
+            0 => PowerState::NoState,
+            1 => PowerState::Running,
+            3 => PowerState::Paused,
+            4 => PowerState::Shutdown,
+            6 => PowerState::Crashed,
+            7 => PowerState::Suspended,
+            other => return Err(format!("unknown power state {other}")),
+        })
+    }
+}
+
+/// What a node (a hypervisor) offers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeResources {
+    /// The node's name (`hypervisor_hostname`).
+    pub name: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub cpu_info: String,
+}
+
+/// An instance as the controller asks for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceSpec {
+    pub uuid: String,
+    pub name: String,
+    pub node: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub root_gb: i64,
+    pub image_ref: String,
+    #[serde(default)]
+    pub user_data: Option<String>,
+    #[serde(default)]
+    pub key_data: Option<String>,
+}
+
+/// An instance as the driver sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceInfo {
+    pub uuid: String,
+    pub node: String,
+    pub power_state: PowerState,
+}
+
+/// A driver failure: the message says what went wrong and what to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DriverError(pub String);
+
+impl std::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub type DriverResult<T> = Result<T, DriverError>;
+
+/// A hypervisor driver. Every operation is idempotent: spawning an instance
+/// that runs, or destroying one that is gone, succeeds.
+pub trait Driver: Send + Sync {
+    /// The nodes this driver manages.
+    fn nodes(&self) -> Vec<NodeResources>;
+    fn spawn<'a>(&'a self, spec: &'a InstanceSpec) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    fn destroy<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>>;
+    fn power_on<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    fn power_off<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    fn reboot<'a>(&'a self, uuid: &'a str, hard: bool) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    fn pause<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    fn unpause<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    fn suspend<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    fn resume<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    fn console_output<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<String>>;
+    fn get_info<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<Option<InstanceInfo>>>;
+    /// Every instance the driver holds.
+    fn list_instances(&self) -> BoxFuture<'_, DriverResult<Vec<InstanceInfo>>>;
+}
