@@ -23,6 +23,24 @@ pub struct ComputeConfig {
     pub reserved_host_disk_mb: i64,
     /// Seconds without a heartbeat after which a compute service is down.
     pub service_down_time: i64,
+    /// Seconds a server workflow (build, delete, ...) stays claimed by a
+    /// controller without progress; after that another one takes it over.
+    pub workflow_lease_seconds: u64,
+    /// Servers a project may have (Nova's `[quota] instances`); -1 for no limit.
+    pub quota_instances: i64,
+    /// VCPUs a project may use (`[quota] cores`).
+    pub quota_cores: i64,
+    /// Memory a project may use, in MiB (`[quota] ram`).
+    pub quota_ram: i64,
+}
+
+impl ComputeConfig {
+    pub fn workflow(&self) -> workflow::EngineConfig {
+        workflow::EngineConfig {
+            lease: std::time::Duration::from_secs(self.workflow_lease_seconds.max(1)),
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for ComputeConfig {
@@ -37,6 +55,10 @@ impl Default for ComputeConfig {
             reserved_host_memory_mb: 512,
             reserved_host_disk_mb: 0,
             service_down_time: 60,
+            workflow_lease_seconds: 30,
+            quota_instances: 10,
+            quota_cores: 20,
+            quota_ram: 51200,
         }
     }
 }

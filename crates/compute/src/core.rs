@@ -21,6 +21,13 @@ pub struct Compute {
     /// Public URL of the service, e.g. `http://127.0.0.1:5000/compute`.
     pub endpoint: String,
     pub placement: Arc<placement::Placement>,
+    pub images: Arc<image::Images>,
+    /// Runs the server workflows (create, delete, ...).
+    pub engine: Arc<workflow::Engine<Compute>>,
+    /// Memory (MiB) this controller is claiming on each node right now, so
+    /// that concurrent builds spread instead of all choosing the node that
+    /// looked emptiest before any of their claims landed.
+    pub(crate) inflight: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     /// Woken when this controller queues an agent command.
     pub(crate) commands_queued: tokio::sync::Notify,
     /// Woken when an agent's result reaches this controller.
@@ -50,16 +57,23 @@ impl Compute {
         enforcer: Arc<policy::Enforcer>,
         endpoint: String,
         placement: Arc<placement::Placement>,
-    ) -> Compute {
-        Compute {
+        images: Arc<image::Images>,
+    ) -> Arc<Compute> {
+        let engine = Arc::new(workflow::Engine::new(db.clone(), config.workflow(), crate::workflows::ALL));
+        let c = Arc::new(Compute {
             db,
             config,
             enforcer,
             endpoint,
             placement,
+            images,
+            engine,
+            inflight: Default::default(),
             commands_queued: tokio::sync::Notify::new(),
             results_arrived: tokio::sync::Notify::new(),
-        }
+        });
+        c.engine.set_context(&c);
+        c
     }
 
     /// Nova's `context.is_admin`: the admin role.

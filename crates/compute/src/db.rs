@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use db::row::{get_i, get_oi, get_os, get_s};
 use db::{sqlx, AnyRow, Db, DbError, DbResult, Row};
 
-use crate::model::{Flavor, Keypair, NewFlavor, Node, Service};
+use crate::model::{Fault, Flavor, Instance, InstanceFlavor, Keypair, NewFlavor, Node, Service};
 
 pub static MIGRATIONS: &[db::MigrationSet] = &[
     db::MigrationSet {
@@ -20,6 +20,12 @@ pub static MIGRATIONS: &[db::MigrationSet] = &[
         description: "compute services, nodes and agent commands",
         sqlite: include_str!("../migrations/4001_hosts.sqlite.sql"),
         postgres: include_str!("../migrations/4001_hosts.postgres.sql"),
+    },
+    db::MigrationSet {
+        version: 4002,
+        description: "compute instances",
+        sqlite: include_str!("../migrations/4002_instances.sqlite.sql"),
+        postgres: include_str!("../migrations/4002_instances.postgres.sql"),
     },
 ];
 
@@ -541,4 +547,239 @@ pub async fn command_state(db: &Db, seq: i64) -> DbResult<Option<(String, Option
         .await
         .map_err(e)?;
     Ok(row.map(|r| (get_s(&r, "state"), get_os(&r, "result"))))
+}
+
+// ---------- instances ----------
+
+const INSTANCE_COLUMNS: &str = "uuid, name, hostname, project_id, user_id, image_ref, flavor, key_name, key_data, \
+     user_data, metadata, availability_zone, host, node, vm_state, task_state, power_state, launch_index, \
+     reservation_id, description, scheduler_hints, fault, launched_at, terminated_at, created_at, updated_at, \
+     deleted, deleted_at";
+
+fn instance(r: &AnyRow) -> Instance {
+    Instance {
+        uuid: get_s(r, "uuid"),
+        name: get_s(r, "name"),
+        hostname: get_s(r, "hostname"),
+        project_id: get_s(r, "project_id"),
+        user_id: get_s(r, "user_id"),
+        image_ref: get_s(r, "image_ref"),
+        flavor: serde_json::from_str(&get_s(r, "flavor")).unwrap_or(InstanceFlavor {
+            flavorid: String::new(),
+            name: String::new(),
+            vcpus: 0,
+            memory_mb: 0,
+            root_gb: 0,
+            ephemeral_gb: 0,
+            swap: 0,
+            extra_specs: BTreeMap::new(),
+        }),
+        key_name: get_os(r, "key_name"),
+        key_data: get_os(r, "key_data"),
+        user_data: get_os(r, "user_data"),
+        metadata: serde_json::from_str(&get_s(r, "metadata")).unwrap_or_default(),
+        availability_zone: get_os(r, "availability_zone"),
+        host: get_os(r, "host"),
+        node: get_os(r, "node"),
+        vm_state: get_s(r, "vm_state"),
+        task_state: get_os(r, "task_state"),
+        power_state: get_i(r, "power_state"),
+        launch_index: get_i(r, "launch_index"),
+        reservation_id: get_s(r, "reservation_id"),
+        description: get_os(r, "description"),
+        scheduler_hints: serde_json::from_str(&get_s(r, "scheduler_hints")).unwrap_or_default(),
+        fault: get_os(r, "fault").and_then(|f| serde_json::from_str(&f).ok()),
+        launched_at: get_os(r, "launched_at"),
+        terminated_at: get_os(r, "terminated_at"),
+        created_at: get_s(r, "created_at"),
+        updated_at: get_os(r, "updated_at"),
+        deleted: get_i(r, "deleted") != 0,
+        deleted_at: get_os(r, "deleted_at"),
+    }
+}
+
+pub async fn insert_instance(conn: &mut sqlx::AnyConnection, i: &Instance) -> DbResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO compute_instances ({INSTANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+    ))
+    .bind(&i.uuid)
+    .bind(&i.name)
+    .bind(&i.hostname)
+    .bind(&i.project_id)
+    .bind(&i.user_id)
+    .bind(&i.image_ref)
+    .bind(serde_json::to_string(&i.flavor).expect("flavor serializes"))
+    .bind(i.key_name.as_deref())
+    .bind(i.key_data.as_deref())
+    .bind(i.user_data.as_deref())
+    .bind(serde_json::to_string(&i.metadata).expect("metadata serializes"))
+    .bind(i.availability_zone.as_deref())
+    .bind(i.host.as_deref())
+    .bind(i.node.as_deref())
+    .bind(&i.vm_state)
+    .bind(i.task_state.as_deref())
+    .bind(i.power_state)
+    .bind(i.launch_index)
+    .bind(&i.reservation_id)
+    .bind(i.description.as_deref())
+    .bind(i.scheduler_hints.to_string())
+    .bind(i.fault.as_ref().map(|f| serde_json::to_string(f).expect("fault serializes")))
+    .bind(i.launched_at.as_deref())
+    .bind(i.terminated_at.as_deref())
+    .bind(&i.created_at)
+    .bind(i.updated_at.as_deref())
+    .bind(i.deleted as i64)
+    .bind(i.deleted_at.as_deref())
+    .execute(conn)
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+pub async fn instance_by_uuid(db: &Db, uuid: &str) -> DbResult<Option<Instance>> {
+    let row = sqlx::query(&format!("SELECT {INSTANCE_COLUMNS} FROM compute_instances WHERE uuid = $1"))
+        .bind(uuid)
+        .fetch_optional(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(row.as_ref().map(instance))
+}
+
+/// Instances not deleted, newest first; of one project unless `project` is None.
+pub async fn list_instances(db: &Db, project: Option<&str>, deleted: bool) -> DbResult<Vec<Instance>> {
+    let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM compute_instances WHERE deleted = $1");
+    if project.is_some() {
+        sql.push_str(" AND project_id = $2");
+    }
+    sql.push_str(" ORDER BY created_at DESC, uuid DESC");
+    let mut q = sqlx::query(&sql).bind(deleted as i64);
+    if let Some(p) = project {
+        q = q.bind(p);
+    }
+    let rows = q.fetch_all(db.reader()).await.map_err(e)?;
+    Ok(rows.iter().map(instance).collect())
+}
+
+/// (instances, cores, ram) a project uses.
+pub async fn project_usage(db: &Db, project: &str) -> DbResult<(i64, i64, i64)> {
+    let rows = sqlx::query("SELECT flavor FROM compute_instances WHERE project_id = $1 AND deleted = 0")
+        .bind(project)
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)?;
+    let mut usage = (0, 0, 0);
+    for r in &rows {
+        if let Ok(f) = serde_json::from_str::<InstanceFlavor>(&get_s(r, "flavor")) {
+            usage.0 += 1;
+            usage.1 += f.vcpus;
+            usage.2 += f.memory_mb;
+        }
+    }
+    Ok(usage)
+}
+
+/// Sets an instance's states (and optionally its host and node) unless it
+/// is deleted; false when it is.
+pub async fn set_instance_state(
+    db: &Db,
+    uuid: &str,
+    vm_state: &str,
+    task_state: Option<&str>,
+    power_state: i64,
+) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE compute_instances SET vm_state = $1, task_state = $2, power_state = $3, updated_at = $4 \
+         WHERE uuid = $5 AND deleted = 0",
+    )
+    .bind(vm_state)
+    .bind(task_state)
+    .bind(power_state)
+    .bind(now())
+    .bind(uuid)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Records where an instance was placed (None clears it).
+pub async fn set_instance_host(
+    db: &Db,
+    uuid: &str,
+    host: Option<&str>,
+    node: Option<&str>,
+    az: Option<&str>,
+) -> DbResult<()> {
+    sqlx::query("UPDATE compute_instances SET host = $1, node = $2, availability_zone = COALESCE($3, availability_zone), updated_at = $4 WHERE uuid = $5")
+        .bind(host)
+        .bind(node)
+        .bind(az)
+        .bind(now())
+        .bind(uuid)
+        .execute(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
+/// The build finished: ACTIVE, running, launched now; false when the
+/// instance is being deleted (or is gone) meanwhile.
+pub async fn instance_built(db: &Db, uuid: &str, power_state: i64) -> DbResult<bool> {
+    let now = now();
+    let r = sqlx::query(
+        "UPDATE compute_instances SET vm_state = 'active', task_state = NULL, power_state = $1, launched_at = $2, \
+         updated_at = $2 WHERE uuid = $3 AND deleted = 0 AND vm_state = 'building' \
+         AND (task_state IS NULL OR task_state <> 'deleting')",
+    )
+    .bind(power_state)
+    .bind(&now)
+    .bind(uuid)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn instance_failed(db: &Db, uuid: &str, fault: &Fault) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE compute_instances SET vm_state = 'error', task_state = NULL, fault = $1, updated_at = $2 \
+         WHERE uuid = $3 AND deleted = 0 AND (task_state IS NULL OR task_state <> 'deleting')",
+    )
+    .bind(serde_json::to_string(fault).expect("fault serializes"))
+    .bind(now())
+    .bind(uuid)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+/// Starts a delete: task_state `deleting`, in the caller's transaction;
+/// false when the instance is already gone or being deleted.
+pub async fn mark_deleting(conn: &mut sqlx::AnyConnection, uuid: &str) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE compute_instances SET task_state = 'deleting', updated_at = $1 WHERE uuid = $2 AND deleted = 0 \
+         AND (task_state IS NULL OR task_state <> 'deleting')",
+    )
+    .bind(now())
+    .bind(uuid)
+    .execute(conn)
+    .await
+    .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn mark_deleted(db: &Db, uuid: &str) -> DbResult<()> {
+    let now = now();
+    sqlx::query(
+        "UPDATE compute_instances SET deleted = 1, vm_state = 'deleted', task_state = NULL, power_state = 0, \
+         deleted_at = $1, terminated_at = $1, updated_at = $1 WHERE uuid = $2 AND deleted = 0",
+    )
+    .bind(&now)
+    .bind(uuid)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(())
 }

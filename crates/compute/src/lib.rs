@@ -15,6 +15,9 @@ pub mod hosts;
 pub mod keys;
 pub mod model;
 pub mod policies;
+pub mod scheduler;
+pub mod servers;
+pub mod workflows;
 
 mod api;
 

@@ -81,3 +81,57 @@ pub struct Node {
     pub cpu_info: String,
     pub host_ip: Option<String>,
 }
+
+/// The flavor an instance was built with, as it was then.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceFlavor {
+    pub flavorid: String,
+    pub name: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub root_gb: i64,
+    pub ephemeral_gb: i64,
+    pub swap: i64,
+    pub extra_specs: BTreeMap<String, String>,
+}
+
+/// Why an instance is in ERROR.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Fault {
+    pub code: i64,
+    pub message: String,
+    pub details: String,
+    pub created: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub uuid: String,
+    pub name: String,
+    pub hostname: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub image_ref: String,
+    pub flavor: InstanceFlavor,
+    pub key_name: Option<String>,
+    pub key_data: Option<String>,
+    pub user_data: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub availability_zone: Option<String>,
+    pub host: Option<String>,
+    pub node: Option<String>,
+    pub vm_state: String,
+    pub task_state: Option<String>,
+    pub power_state: i64,
+    pub launch_index: i64,
+    pub reservation_id: String,
+    pub description: Option<String>,
+    pub scheduler_hints: serde_json::Value,
+    pub fault: Option<Fault>,
+    pub launched_at: Option<String>,
+    pub terminated_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    pub deleted: bool,
+    pub deleted_at: Option<String>,
+}

@@ -23,6 +23,14 @@ pub mod names {
     pub const KEYPAIRS_CREATE: &str = "os_compute_api:os-keypairs:create";
     pub const KEYPAIRS_DELETE: &str = "os_compute_api:os-keypairs:delete";
     pub const KEYPAIRS_SHOW: &str = "os_compute_api:os-keypairs:show";
+    pub const SERVERS_INDEX: &str = "os_compute_api:servers:index";
+    pub const SERVERS_DETAIL: &str = "os_compute_api:servers:detail";
+    pub const SERVERS_INDEX_ALL_TENANTS: &str = "os_compute_api:servers:index:get_all_tenants";
+    pub const SERVERS_DETAIL_ALL_TENANTS: &str = "os_compute_api:servers:detail:get_all_tenants";
+    pub const SERVERS_SHOW: &str = "os_compute_api:servers:show";
+    pub const SERVERS_CREATE: &str = "os_compute_api:servers:create";
+    pub const SERVERS_DELETE: &str = "os_compute_api:servers:delete";
+    pub const EXTENDED_SERVER_ATTRIBUTES: &str = "os_compute_api:os-extended-server-attributes";
 }
 
 /// Every rule, in registration order.
@@ -145,6 +153,70 @@ pub static DEFAULTS: &[RuleDefault] = &[
         description: "Show details of a keypair",
         scope_types: &[ScopeType::Project],
         operations: &[("GET", "/os-keypairs/{keypair_name}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:index",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "List all servers",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:detail",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "List all servers with detailed information",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/detail")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:index:get_all_tenants",
+        check_str: "role:admin",
+        description: "List all servers for all projects",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:detail:get_all_tenants",
+        check_str: "role:admin",
+        description: "List all servers with detailed information for all projects",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/detail")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:show",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "Show a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:create",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Create a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:delete",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Delete a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/servers/{server_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-extended-server-attributes",
+        check_str: "role:admin",
+        description: "Return extended attributes for server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{id}")],
         deprecated_rule: None,
     },
 ];

@@ -6,4 +6,5 @@ mod common;
 mod flavors;
 mod hosts;
 mod keypairs;
+mod servers;
 mod versions;

@@ -125,20 +125,22 @@ impl Controller {
         .with_limits(Arc::new(IdentityLimits(identity.clone())));
         images.recover_stale_uploads().await.map_err(|e| anyhow::anyhow!(e.message))?;
         let placement = Arc::new(placement);
+        let images = Arc::new(images);
         let compute = compute::Compute::new(
             db.clone(),
             config.compute.clone(),
             enforcer.clone(),
             format!("{}/compute", config.public_url()),
             placement.clone(),
+            images.clone(),
         );
         Ok(Controller {
             config,
             db,
             identity,
             placement,
-            image: Arc::new(images),
-            compute: Arc::new(compute),
+            image: images,
+            compute,
             metrics: Arc::new(Metrics::default()),
             tasks: Vec::new(),
         })
@@ -194,6 +196,17 @@ impl Controller {
     /// Starts the background tasks (revocation sync across controllers,
     /// cut-off image uploads and imports).
     pub fn start_tasks(&mut self) {
+        let compute = self.compute.clone();
+        let every = Duration::from_secs((self.config.compute.workflow_lease_seconds / 3).max(1));
+        self.tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = compute.engine.resume_expired().await {
+                    tracing::warn!(error = %e, "cannot look for interrupted compute workflows");
+                }
+            }
+        }));
         let images = self.image.clone();
         let every = Duration::from_secs((self.config.image.upload_lease_seconds / 2).max(1));
         self.tasks.push(tokio::spawn(async move {

@@ -1154,6 +1154,16 @@ impl Placement {
     }
 
     /// Deletes every allocation of a consumer; false when it has none.
+    /// The providers a consumer has allocations against (for services that
+    /// claim through this crate and must tell whether a claim is theirs).
+    pub async fn consumer_providers(&self, consumer: &str) -> ApiResult<Vec<String>> {
+        let mut conn = self.db.reader().acquire().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
+        let allocs = q::consumer_allocations(&mut conn, consumer).await.map_err(db_err)?;
+        let mut uuids: Vec<String> = allocs.into_iter().map(|a| a.resource_provider_uuid).collect();
+        uuids.dedup();
+        Ok(uuids)
+    }
+
     pub async fn delete_allocations(&self, consumer: &str) -> ApiResult<bool> {
         let mut tx = q::begin(&self.db).await.map_err(db_err)?;
         q::bump(&mut tx).await.map_err(db_err)?;

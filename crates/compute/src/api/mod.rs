@@ -5,6 +5,7 @@
 mod agents;
 mod flavors;
 mod keypairs;
+mod servers;
 
 use std::sync::Arc;
 
@@ -43,6 +44,9 @@ pub fn router(c: Arc<Compute>) -> Router {
             "/flavors/{id}/os-extra_specs/{key}",
             get(flavors::spec_show).put(flavors::spec_update).delete(flavors::spec_delete),
         )
+        .route("/servers", get(servers::list).post(servers::create))
+        .route("/servers/detail", get(servers::detail))
+        .route("/servers/{id}", get(servers::show).delete(servers::delete))
         .route("/os-keypairs", get(keypairs::list).post(keypairs::create))
         .route("/os-keypairs/{name}", get(keypairs::show).delete(keypairs::delete))
         .fallback(not_found)

@@ -1,0 +1,32 @@
+CREATE TABLE compute_instances (
+    uuid TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    image_ref TEXT NOT NULL,
+    flavor TEXT NOT NULL,
+    key_name TEXT,
+    key_data TEXT,
+    user_data TEXT,
+    metadata TEXT NOT NULL,
+    availability_zone TEXT,
+    host TEXT,
+    node TEXT,
+    vm_state TEXT NOT NULL,
+    task_state TEXT,
+    power_state BIGINT NOT NULL,
+    launch_index BIGINT NOT NULL,
+    reservation_id TEXT NOT NULL,
+    description TEXT,
+    scheduler_hints TEXT NOT NULL,
+    fault TEXT,
+    launched_at TEXT,
+    terminated_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT,
+    deleted BIGINT NOT NULL,
+    deleted_at TEXT
+);
+CREATE INDEX compute_instances_project ON compute_instances (project_id, deleted, created_at);
+CREATE INDEX compute_instances_host ON compute_instances (host);

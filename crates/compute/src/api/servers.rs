@@ -1,0 +1,410 @@
+//! `/servers`: create, list, detail, show, delete, shaped per microversion.
+
+use std::collections::BTreeMap;
+
+use api_core::{ApiResult, Auth};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use sha2::Digest;
+
+use super::{check_body, check_query, last, links, next_link, non_negative, ok, parse_body, query_pairs, Mv, C};
+use crate::core::{bad, Compute};
+use crate::model::Instance;
+use crate::policies::names;
+use crate::servers::CreateRequest;
+
+/// Nova's status of a vm_state/task_state pair (`common._STATE_MAP`).
+pub fn status(i: &Instance) -> &'static str {
+    if i.deleted {
+        return "DELETED";
+    }
+    let task = i.task_state.as_deref().unwrap_or("");
+    let resize = matches!(task, "resize_prep" | "resize_migrating" | "resize_migrated" | "resize_finish");
+    let rebuild = matches!(task, "rebuilding" | "rebuild_block_device_mapping" | "rebuild_spawning");
+    match i.vm_state.as_str() {
+        "active" => match task {
+            "rebooting" | "reboot_pending" | "reboot_started" => "REBOOT",
+            "rebooting_hard" | "reboot_pending_hard" | "reboot_started_hard" => "HARD_REBOOT",
+            "updating_password" => "PASSWORD",
+            "migrating" => "MIGRATING",
+            _ if rebuild => "REBUILD",
+            _ if resize => "RESIZE",
+            _ => "ACTIVE",
+        },
+        "building" => "BUILD",
+        "stopped" if resize => "RESIZE",
+        "stopped" if rebuild => "REBUILD",
+        "stopped" => "SHUTOFF",
+        "resized" if task == "resize_reverting" => "REVERT_RESIZE",
+        "resized" => "VERIFY_RESIZE",
+        "paused" if task == "migrating" => "MIGRATING",
+        "paused" => "PAUSED",
+        "suspended" => "SUSPENDED",
+        "rescued" => "RESCUE",
+        "error" if rebuild => "REBUILD",
+        "error" => "ERROR",
+        "deleted" => "DELETED",
+        "soft-delete" => "SOFT_DELETED",
+        "shelved" => "SHELVED",
+        "shelved_offloaded" => "SHELVED_OFFLOADED",
+        _ => "UNKNOWN",
+    }
+}
+
+/// Nova's `hostId`: sha224 of the project and host, "" without a host.
+fn host_id(i: &Instance) -> String {
+    match &i.host {
+        Some(h) => format!("{:x}", sha2::Sha224::digest(format!("{}{h}", i.project_id).as_bytes())),
+        None => String::new(),
+    }
+}
+
+fn time_z(t: &str) -> String {
+    format!("{}Z", t.split('.').next().unwrap_or(t))
+}
+
+fn view(c: &Compute, mv: Mv, ctx: &Auth, i: &Instance) -> Value {
+    let admin_attrs = c.allowed(ctx, names::EXTENDED_SERVER_ATTRIBUTES, &json!({"project_id": i.project_id}));
+    let st = status(i);
+    let mut v = json!({
+        "id": i.uuid,
+        "name": i.name,
+        "status": st,
+        "tenant_id": i.project_id,
+        "user_id": i.user_id,
+        "metadata": i.metadata,
+        "hostId": host_id(i),
+        "image": {"id": i.image_ref, "links": [{"rel": "bookmark",
+                  "href": format!("{}/images/{}", c.endpoint, i.image_ref)}]},
+        "created": time_z(&i.created_at),
+        "updated": time_z(i.updated_at.as_deref().unwrap_or(&i.created_at)),
+        "addresses": {},
+        "accessIPv4": "",
+        "accessIPv6": "",
+        "links": links(c, "servers", &i.uuid),
+        "OS-DCF:diskConfig": "MANUAL",
+        "OS-EXT-AZ:availability_zone": i.availability_zone.clone().unwrap_or_else(|| "nova".into()),
+        "config_drive": "",
+        "key_name": i.key_name,
+        "OS-SRV-USG:launched_at": i.launched_at,
+        "OS-SRV-USG:terminated_at": i.terminated_at,
+        "security_groups": [{"name": "default"}],
+        "OS-EXT-STS:task_state": i.task_state,
+        "OS-EXT-STS:vm_state": i.vm_state,
+        "OS-EXT-STS:power_state": i.power_state,
+        "os-extended-volumes:volumes_attached": [],
+    });
+    if mv.at(47) {
+        v["flavor"] = json!({
+            "vcpus": i.flavor.vcpus, "ram": i.flavor.memory_mb, "disk": i.flavor.root_gb,
+            "ephemeral": i.flavor.ephemeral_gb, "swap": i.flavor.swap, "original_name": i.flavor.name,
+            "extra_specs": i.flavor.extra_specs,
+        });
+    } else {
+        v["flavor"] = json!({"id": i.flavor.flavorid, "links": [{"rel": "bookmark",
+                             "href": format!("{}/flavors/{}", c.endpoint, i.flavor.flavorid)}]});
+    }
+    if matches!(st, "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING") {
+        v["progress"] = json!(if st == "BUILD" { 0 } else { 100 });
+    }
+    if let (Some(f), "ERROR" | "DELETED") = (&i.fault, st) {
+        let mut fault = json!({"code": f.code, "created": f.created, "message": f.message});
+        if !f.details.is_empty() && (admin_attrs || f.code != 500) {
+            fault["details"] = json!(f.details);
+        }
+        v["fault"] = fault;
+    }
+    if admin_attrs {
+        v["OS-EXT-SRV-ATTR:host"] = json!(i.host);
+        v["OS-EXT-SRV-ATTR:hypervisor_hostname"] = json!(i.node);
+        v["OS-EXT-SRV-ATTR:instance_name"] = json!(format!("instance-{}", &i.uuid[..8]));
+        if mv.at(3) {
+            v["OS-EXT-SRV-ATTR:hostname"] = json!(i.hostname);
+            v["OS-EXT-SRV-ATTR:kernel_id"] = json!("");
+            v["OS-EXT-SRV-ATTR:launch_index"] = json!(i.launch_index);
+            v["OS-EXT-SRV-ATTR:ramdisk_id"] = json!("");
+            v["OS-EXT-SRV-ATTR:reservation_id"] = json!(i.reservation_id);
+            v["OS-EXT-SRV-ATTR:root_device_name"] = json!("/dev/vda");
+            v["OS-EXT-SRV-ATTR:user_data"] = json!(i.user_data);
+        }
+    } else if mv.at(90) {
+        v["OS-EXT-SRV-ATTR:hostname"] = json!(i.hostname);
+    }
+    if mv.at(9) {
+        v["locked"] = json!(false);
+    }
+    if mv.at(19) {
+        v["description"] = json!(i.description);
+    }
+    if mv.at(26) {
+        v["tags"] = json!([]);
+    }
+    if mv.at(63) {
+        v["trusted_image_certificates"] = Value::Null;
+    }
+    if mv.at(73) {
+        v["locked_reason"] = Value::Null;
+    }
+    if mv.at(96) {
+        v["pinned_availability_zone"] = json!(i.availability_zone);
+    }
+    if mv.at(100) {
+        v["scheduler_hints"] = if i.scheduler_hints.is_object() { i.scheduler_hints.clone() } else { json!({}) };
+    }
+    v
+}
+
+fn create_schema(mv: Mv) -> Value {
+    let mut props = json!({
+        "name": {"type": "string", "minLength": 1, "maxLength": 255},
+        "imageRef": {"type": "string"},
+        "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+        "adminPass": {"type": "string"},
+        "metadata": {"type": "object", "patternProperties": {"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string", "maxLength": 255}},
+                     "additionalProperties": false},
+        "networks": {},
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        "accessIPv4": {"type": "string"},
+        "accessIPv6": {"type": "string"},
+        "availability_zone": {"type": "string", "minLength": 1, "maxLength": 255},
+        "block_device_mapping_v2": {"type": "array"},
+        "config_drive": {"type": ["boolean", "string"]},
+        "key_name": {"type": "string", "minLength": 1, "maxLength": 255},
+        "min_count": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1},
+        "max_count": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1},
+        "return_reservation_id": {"type": ["boolean", "string"]},
+        "security_groups": {"type": "array"},
+        "user_data": {"type": "string", "maxLength": 65535},
+    });
+    if !mv.at(57) {
+        props["personality"] = json!({"type": "array"});
+    }
+    if mv.at(19) {
+        props["description"] = json!({"type": ["string", "null"], "minLength": 0, "maxLength": 255});
+    }
+    if mv.at(52) {
+        props["tags"] = json!({"type": "array", "maxItems": 50});
+    }
+    let required = if mv.at(37) { json!(["name", "flavorRef", "networks"]) } else { json!(["name", "flavorRef"]) };
+    json!({
+        "type": "object",
+        "properties": {
+            "server": {"type": "object", "properties": props, "required": required, "additionalProperties": false},
+            "os:scheduler_hints": {"type": "object"},
+            "OS-SCH-HNT:scheduler_hints": {"type": "object"},
+        },
+        "required": ["server"],
+        "additionalProperties": false,
+    })
+}
+
+fn count(v: Option<&Value>, name: &str) -> ApiResult<Option<i64>> {
+    Ok(match v {
+        None => None,
+        Some(Value::String(s)) => {
+            Some(s.parse().map_err(|_| bad(format!("Invalid input for field/attribute {name}.")))?)
+        }
+        Some(v) => v.as_i64(),
+    })
+}
+
+pub async fn create(State(c): C, mv: Mv, ctx: Auth, body: Bytes) -> ApiResult<Response> {
+    let body = parse_body(&body)?;
+    check_body(&body, &create_schema(mv))?;
+    let s: &Map<String, Value> = body["server"].as_object().expect("checked");
+    let name = s["name"].as_str().unwrap_or_default();
+    if !super::valid_name(name) {
+        return Err(bad(super::INVALID_NAME));
+    }
+    let image_ref = s.get("imageRef").and_then(Value::as_str).unwrap_or_default();
+    if image_ref.is_empty() {
+        return Err(bad("Missing imageRef attribute"));
+    }
+    if !api_core::schema::is_uuid_like(image_ref) {
+        return Err(bad(format!(
+            "Invalid input for field/attribute imageRef. Value: {image_ref}. '{image_ref}' is not a 'uuid'"
+        )));
+    }
+    let flavor_ref = match &s["flavorRef"] {
+        Value::String(f) => f.rsplit('/').next().unwrap_or(f).to_string(),
+        other => other.to_string(),
+    };
+    match s.get("networks") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(n)) if n == "none" || n == "auto" => {}
+        Some(Value::Array(list)) => {
+            if let Some(first) = list.first() {
+                if let Some(port) = first.get("port").and_then(Value::as_str) {
+                    return Err(bad(format!("Port id {port} could not be found.")));
+                }
+                let id = first.get("uuid").and_then(Value::as_str).unwrap_or_default();
+                return Err(bad(format!("Network {id} could not be found.")));
+            }
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "Invalid input for field/attribute networks. Value: {}. {} is not valid under any of the given schemas",
+                other,
+                api_core::schema::repr(other)
+            )))
+        }
+    }
+    let min_count = count(s.get("min_count"), "min_count")?.unwrap_or(1);
+    let max_count = count(s.get("max_count"), "max_count")?.unwrap_or(min_count);
+    if min_count > max_count {
+        return Err(bad("min_count must be <= max_count"));
+    }
+    if let Some(ud) = s.get("user_data").and_then(Value::as_str) {
+        if base64::engine::general_purpose::STANDARD.decode(ud).is_err() {
+            return Err(bad(format!(
+                "Invalid input for field/attribute user_data. Value: {ud}. '{ud}' is not a 'base64'"
+            )));
+        }
+    }
+    c.authorize(&ctx, names::SERVERS_CREATE, &Compute::project_target(&ctx))?;
+    let metadata: BTreeMap<String, String> = s
+        .get("metadata")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default();
+    if metadata.len() > 128 {
+        return Err(api_core::ApiError::forbidden("Maximum number of metadata items exceeds 128"));
+    }
+    let hints = body.get("os:scheduler_hints").or_else(|| body.get("OS-SCH-HNT:scheduler_hints")).cloned();
+    let req = CreateRequest {
+        name: name.trim().to_string(),
+        image_ref: image_ref.to_string(),
+        flavor_ref,
+        key_name: s.get("key_name").and_then(Value::as_str).map(str::to_string),
+        user_data: s.get("user_data").and_then(Value::as_str).map(str::to_string),
+        metadata,
+        availability_zone: s.get("availability_zone").and_then(Value::as_str).map(str::to_string),
+        min_count,
+        max_count,
+        description: if mv.at(19) {
+            s.get("description").and_then(Value::as_str).map(str::to_string)
+        } else {
+            Some(name.trim().to_string())
+        },
+        scheduler_hints: hints.unwrap_or_else(|| json!({})),
+    };
+    let instances = c.create_servers(&ctx, req).await?;
+    let want_reservation = match s.get("return_reservation_id") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(v)) => matches!(v.to_ascii_lowercase().as_str(), "1" | "t" | "true" | "on" | "y" | "yes"),
+        _ => false,
+    };
+    if want_reservation {
+        return Ok(ok(StatusCode::ACCEPTED, json!({"reservation_id": instances[0].reservation_id})));
+    }
+    let first = &instances[0];
+    let admin_pass: String = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let body = json!({"server": {
+        "id": first.uuid,
+        "links": links(&c, "servers", &first.uuid),
+        "OS-DCF:diskConfig": "MANUAL",
+        "security_groups": [{"name": "default"}],
+        "adminPass": admin_pass,
+    }});
+    let mut resp = ok(StatusCode::ACCEPTED, body);
+    if let Ok(v) = HeaderValue::from_str(&format!("{}/v2.1/servers/{}", c.endpoint, first.uuid)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+const LIST_PARAMS: &[&str] = &[
+    "name",
+    "status",
+    "image",
+    "flavor",
+    "host",
+    "limit",
+    "marker",
+    "all_tenants",
+    "project_id",
+    "tenant_id",
+    "changes-since",
+    "sort_key",
+    "sort_dir",
+    "reservation_id",
+];
+
+async fn listing(c: &Compute, mv: Mv, ctx: &Auth, raw: Option<&str>, detail: bool) -> ApiResult<Response> {
+    let mut pairs = query_pairs(raw);
+    check_query(mv, &mut pairs, LIST_PARAMS, 75)?;
+    let rule = if detail { names::SERVERS_DETAIL } else { names::SERVERS_INDEX };
+    c.authorize(ctx, rule, &Compute::project_target(ctx))?;
+    let all_rule = if detail { names::SERVERS_DETAIL_ALL_TENANTS } else { names::SERVERS_INDEX_ALL_TENANTS };
+    let admin_all = c.allowed(ctx, all_rule, &Compute::project_target(ctx));
+    let all_tenants = admin_all && last(&pairs, "all_tenants").is_some();
+    let mut servers = c.servers(ctx, all_tenants || (admin_all && last(&pairs, "project_id").is_some())).await?;
+    let limit = non_negative(&pairs, "limit")?;
+    if let Some(p) = last(&pairs, "project_id").or_else(|| last(&pairs, "tenant_id")).filter(|_| admin_all) {
+        servers.retain(|i| i.project_id == p);
+    }
+    if let Some(n) = last(&pairs, "name") {
+        let re = regex::Regex::new(n).unwrap_or_else(|_| regex::Regex::new(&regex::escape(n)).expect("regex"));
+        servers.retain(|i| re.is_match(&i.name));
+    }
+    if let Some(st) = last(&pairs, "status") {
+        let st = st.to_ascii_uppercase();
+        servers.retain(|i| status(i) == st);
+    }
+    if let Some(img) = last(&pairs, "image") {
+        servers.retain(|i| i.image_ref == img);
+    }
+    if let Some(f) = last(&pairs, "flavor") {
+        servers.retain(|i| i.flavor.flavorid == f);
+    }
+    if let Some(r) = last(&pairs, "reservation_id") {
+        servers.retain(|i| i.reservation_id == r);
+    }
+    if let Some(h) = last(&pairs, "host").filter(|_| admin_all) {
+        servers.retain(|i| i.host.as_deref() == Some(h));
+    }
+    if let Some(m) = last(&pairs, "marker") {
+        let pos = servers.iter().position(|i| i.uuid == m).ok_or_else(|| bad(format!("marker [{m}] not found")))?;
+        servers.drain(..=pos);
+    }
+    let max_items = limit.unwrap_or(c.config.max_limit).min(c.config.max_limit).max(0) as usize;
+    servers.truncate(max_items);
+    let items: Vec<Value> = servers
+        .iter()
+        .map(|i| {
+            if detail {
+                view(c, mv, ctx, i)
+            } else {
+                json!({"id": i.uuid, "name": i.name, "links": links(c, "servers", &i.uuid)})
+            }
+        })
+        .collect();
+    let mut body = json!({"servers": items});
+    if max_items > 0 && servers.len() == max_items {
+        let path = if detail { "servers/detail" } else { "servers" };
+        body["servers_links"] = next_link(c, path, &pairs, &servers[max_items - 1].uuid);
+    }
+    Ok(ok(StatusCode::OK, body))
+}
+
+pub async fn list(State(c): C, mv: Mv, ctx: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    listing(&c, mv, &ctx, raw.as_deref(), false).await
+}
+
+pub async fn detail(State(c): C, mv: Mv, ctx: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    listing(&c, mv, &ctx, raw.as_deref(), true).await
+}
+
+pub async fn show(State(c): C, mv: Mv, ctx: Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let i = c.server(&ctx, &id, names::SERVERS_SHOW).await?;
+    Ok(ok(StatusCode::OK, json!({"server": view(&c, mv, &ctx, &i)})))
+}
+
+pub async fn delete(State(c): C, ctx: Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    c.delete_server(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,244 @@
+//! The scheduler: a request spec from the flavor (resources, required and
+//! forbidden traits, granular groups, group policy) becomes a Placement
+//! allocation-candidates request over Placement's in-memory snapshot; the
+//! candidates are filtered (compute service enabled and up), weighed
+//! (free RAM, spread) and claimed in that order with
+//! `PUT /allocations/{consumer}` semantics (a new consumer), the next
+//! alternate on a conflict. Nothing here takes a lock: concurrent requests
+//! race only in Placement's claim, which re-checks capacity.
+
+use std::collections::{BTreeMap, HashMap};
+
+use placement::candidates::{CandidateRequest, GroupPolicy, RequestGroup};
+use placement::core::{ConsumerAllocations, ProviderAllocation};
+
+use crate::core::Compute;
+use crate::db as q;
+use crate::model::{Instance, InstanceFlavor};
+
+pub const NO_VALID_HOST: &str = "No valid host was found. There are not enough hosts available.";
+
+/// How many alternates a claim tries after the first choice.
+const ALTERNATES: usize = 10;
+
+/// Where an instance was placed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Placed {
+    pub host: String,
+    pub node: String,
+}
+
+#[derive(Default)]
+struct Group {
+    resources: BTreeMap<String, i64>,
+    required: Vec<String>,
+    forbidden: Vec<String>,
+}
+
+/// The request groups of a flavor, by suffix ("" for the unsuffixed one),
+/// as Nova builds them (`resources*:` extra specs override the flavor's
+/// own amounts; an amount of 0 drops the class).
+fn groups(f: &InstanceFlavor) -> (BTreeMap<String, Group>, Option<GroupPolicy>) {
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    let base = groups.entry(String::new()).or_default();
+    let disk = f.root_gb + f.ephemeral_gb + (f.swap + 1023) / 1024;
+    for (rc, amount) in [("VCPU", f.vcpus), ("MEMORY_MB", f.memory_mb), ("DISK_GB", disk)] {
+        if amount > 0 {
+            base.resources.insert(rc.into(), amount);
+        }
+    }
+    let mut policy = None;
+    for (k, v) in &f.extra_specs {
+        if k == "group_policy" {
+            policy = match v.as_str() {
+                "isolate" => Some(GroupPolicy::Isolate),
+                "none" => Some(GroupPolicy::None),
+                _ => None,
+            };
+            continue;
+        }
+        let Some((ns, name)) = k.split_once(':') else { continue };
+        if let Some(suffix) = ns.strip_prefix("resources") {
+            let g = groups.entry(suffix.to_string()).or_default();
+            match v.trim().parse::<i64>() {
+                Ok(0) => {
+                    g.resources.remove(name);
+                }
+                Ok(n) if n > 0 => {
+                    g.resources.insert(name.to_string(), n);
+                }
+                _ => {}
+            }
+        } else if let Some(suffix) = ns.strip_prefix("trait") {
+            let g = groups.entry(suffix.to_string()).or_default();
+            match v.as_str() {
+                "required" => g.required.push(name.to_string()),
+                "forbidden" => g.forbidden.push(name.to_string()),
+                _ => {}
+            }
+        }
+    }
+    (groups, policy)
+}
+
+impl Compute {
+    /// The Placement request for an instance's flavor; `Err` when it names
+    /// a class or trait Placement does not know (no host can have it).
+    async fn candidate_request(&self, f: &InstanceFlavor) -> Result<CandidateRequest, String> {
+        let (groups, group_policy) = groups(f);
+        let p = &self.placement;
+        let mut out = CandidateRequest { group_policy, nested: true, ..Default::default() };
+        for (suffix, g) in groups {
+            let mut resources = Vec::new();
+            for (rc, amount) in &g.resources {
+                let id = p.class_id(rc).await.map_err(|e| e.message)?.ok_or_else(|| NO_VALID_HOST.to_string())?;
+                resources.push((id, *amount));
+            }
+            if resources.is_empty() && suffix.is_empty() && g.required.is_empty() && g.forbidden.is_empty() {
+                continue;
+            }
+            let mut required = Vec::new();
+            for t in &g.required {
+                required.push(vec![p
+                    .trait_id(t)
+                    .await
+                    .map_err(|e| e.message)?
+                    .ok_or_else(|| NO_VALID_HOST.to_string())?]);
+            }
+            let mut forbidden = Vec::new();
+            for t in &g.forbidden {
+                if let Some(id) = p.trait_id(t).await.map_err(|e| e.message)? {
+                    forbidden.push(id);
+                }
+            }
+            out.groups.push(RequestGroup {
+                suffix,
+                resources,
+                required_traits: required,
+                forbidden_traits: forbidden,
+                ..Default::default()
+            });
+        }
+        Ok(out)
+    }
+
+    /// Chooses a host for `inst` and claims its resources in Placement
+    /// (the instance's uuid is the consumer). Claiming again for the same
+    /// instance finds its existing allocations and answers where they are.
+    pub async fn schedule_and_claim(&self, inst: &Instance) -> Result<Placed, String> {
+        let nodes = q::nodes(&self.db).await.map_err(|e| e.to_string())?;
+        let by_uuid: HashMap<&str, &crate::model::Node> = nodes.iter().map(|n| (n.uuid.as_str(), n)).collect();
+        // A repeated step: the claim is already there.
+        if let Some(placed) = self.claimed_node(&inst.uuid, &by_uuid).await? {
+            return Ok(placed);
+        }
+        let snapshot = self.placement.snapshot().await.map_err(|e| e.message)?;
+        let services = q::services(&self.db).await.map_err(|e| e.to_string())?;
+        let usable: HashMap<&str, bool> =
+            services.iter().map(|s| (s.host.as_str(), !s.disabled && self.service_is_up(s))).collect();
+        let request = self.candidate_request(&inst.flavor).await?;
+        let found = placement::candidates::compute(&snapshot, &request);
+        let memory = placement::standard::standard_resource_class_id("MEMORY_MB").expect("standard class");
+        let mut choices: Vec<(i64, Placed, Vec<ProviderAllocation>, String)> = Vec::new();
+        let inflight = self.inflight.lock().expect("inflight lock").clone();
+        for ar in &found.allocation_requests {
+            let Some(first) = ar.allocations.keys().next() else { continue };
+            let root = &snapshot.providers[snapshot.providers[*first].root];
+            let Some(node) = by_uuid.get(root.uuid.as_str()) else { continue };
+            if !usable.get(node.host.as_str()).copied().unwrap_or(false) {
+                continue;
+            }
+            let free_ram = root
+                .inventories
+                .iter()
+                .find(|i| i.resource_class == memory)
+                .map(|i| i.capacity() - i.used)
+                .unwrap_or(0)
+                - inflight.get(&root.uuid).copied().unwrap_or(0);
+            let allocations = ar
+                .allocations
+                .iter()
+                .map(|(idx, res)| ProviderAllocation {
+                    provider_uuid: snapshot.providers[*idx].uuid.clone(),
+                    resources: res.iter().map(|(rc, n)| (self.placement.class_name(*rc), *n)).collect(),
+                })
+                .collect();
+            choices.push((
+                free_ram,
+                Placed { host: node.host.clone(), node: node.hypervisor_hostname.clone() },
+                allocations,
+                root.uuid.clone(),
+            ));
+        }
+        // Spread: the most free memory first.
+        choices.sort_by_key(|c| std::cmp::Reverse(c.0));
+        for (_, placed, allocations, root) in choices.into_iter().take(ALTERNATES + 1) {
+            let _claiming = Inflight::new(self, &root, inst.flavor.memory_mb);
+            let claim = ConsumerAllocations {
+                consumer_uuid: inst.uuid.clone(),
+                project_id: Some(inst.project_id.clone()),
+                user_id: Some(inst.user_id.clone()),
+                consumer_generation: Some(None),
+                consumer_type: Some("INSTANCE".into()),
+                allocations,
+            };
+            match self.placement.set_allocations(std::slice::from_ref(&claim), None).await {
+                Ok(()) => return Ok(placed),
+                Err(e) if e.status == axum::http::StatusCode::CONFLICT => {
+                    // Our own earlier claim (a repeated step) is a success.
+                    if let Some(node) = self.claimed_node(&inst.uuid, &by_uuid).await? {
+                        return Ok(node);
+                    }
+                    tracing::info!(instance = %inst.uuid, host = %placed.host, error = %e.message, "claim lost a race; trying the next host");
+                }
+                Err(e) => return Err(e.message),
+            }
+        }
+        Err(NO_VALID_HOST.into())
+    }
+
+    /// Where the consumer's allocations already are, if it has some.
+    async fn claimed_node(
+        &self,
+        consumer: &str,
+        by_uuid: &HashMap<&str, &crate::model::Node>,
+    ) -> Result<Option<Placed>, String> {
+        let held = self.placement.consumer_providers(consumer).await.map_err(|e| e.message)?;
+        Ok(held
+            .iter()
+            .find_map(|u| by_uuid.get(u.as_str()))
+            .map(|n| Placed { host: n.host.clone(), node: n.hypervisor_hostname.clone() }))
+    }
+
+    /// Gives back an instance's claim (idempotent).
+    pub async fn release_claim(&self, uuid: &str) -> Result<(), String> {
+        self.placement.delete_allocations(uuid).await.map(|_| ()).map_err(|e| e.message)
+    }
+}
+
+/// Memory being claimed on a node by this controller, for as long as the
+/// claim is in flight.
+struct Inflight<'a> {
+    c: &'a Compute,
+    node: String,
+    ram: i64,
+}
+
+impl<'a> Inflight<'a> {
+    fn new(c: &'a Compute, node: &str, ram: i64) -> Inflight<'a> {
+        *c.inflight.lock().expect("inflight lock").entry(node.to_string()).or_default() += ram;
+        Inflight { c, node: node.to_string(), ram }
+    }
+}
+
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        let mut map = self.c.inflight.lock().expect("inflight lock");
+        if let Some(v) = map.get_mut(&self.node) {
+            *v -= self.ram;
+            if *v <= 0 {
+                map.remove(&self.node);
+            }
+        }
+    }
+}

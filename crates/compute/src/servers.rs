@@ -1,0 +1,215 @@
+//! Servers: who sees which, Nova's checks before a build (flavor, image,
+//! keypair, quota), and starting the build and delete workflows in the same
+//! transaction as the rows they act on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use api_core::{ApiError, ApiResult, RequestContext};
+use db::DbError;
+use serde_json::{json, Value};
+
+use crate::core::{bad, db_err, Compute};
+use crate::db as q;
+use crate::model::{Instance, InstanceFlavor};
+use crate::policies::names;
+use crate::workflows::{server_create, server_delete, ServerParams};
+
+/// A create request, checked for shape by the API layer.
+#[derive(Clone, Debug, Default)]
+pub struct CreateRequest {
+    pub name: String,
+    pub image_ref: String,
+    pub flavor_ref: String,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub availability_zone: Option<String>,
+    pub min_count: i64,
+    pub max_count: i64,
+    pub description: Option<String>,
+    pub scheduler_hints: Value,
+}
+
+pub fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("Instance {id} could not be found."))
+}
+
+/// Nova's `sanitize_hostname`.
+fn hostname(name: &str) -> String {
+    let mut h: String = name.chars().filter(|c| (*c as u32) < 256).take(63).collect();
+    h = h.replace([' ', '_', '.'], "-");
+    h.retain(|c| c.is_alphanumeric() || c == '-' || c == '.');
+    h.to_lowercase().trim_matches(['.', '-']).to_string()
+}
+
+impl Compute {
+    /// An instance the caller may see (its project's, or any for admins);
+    /// 404 otherwise, as Nova answers.
+    pub async fn server(&self, ctx: &RequestContext, id: &str, rule: &str) -> ApiResult<Instance> {
+        let i = q::instance_by_uuid(&self.db, id)
+            .await
+            .map_err(db_err)?
+            .filter(|i| !i.deleted)
+            .ok_or_else(|| not_found(id))?;
+        if !self.allowed(ctx, rule, &json!({"project_id": i.project_id})) {
+            if ctx.project_id.as_deref() == Some(i.project_id.as_str()) {
+                return Err(ApiError::forbidden(format!("Policy doesn't allow {rule} to be performed.")));
+            }
+            return Err(not_found(id));
+        }
+        Ok(i)
+    }
+
+    async fn check_quota(&self, project: &str, f: &InstanceFlavor, min: i64, max: i64) -> ApiResult<i64> {
+        let (used_instances, used_cores, used_ram) = q::project_usage(&self.db, project).await.map_err(db_err)?;
+        let c = &self.config;
+        let fits = |n: i64| {
+            let mut overs = Vec::new();
+            if c.quota_instances >= 0 && used_instances + n > c.quota_instances {
+                overs.push(("instances", used_instances, c.quota_instances, 1));
+            }
+            if c.quota_cores >= 0 && used_cores + n * f.vcpus > c.quota_cores {
+                overs.push(("cores", used_cores, c.quota_cores, f.vcpus));
+            }
+            if c.quota_ram >= 0 && used_ram + n * f.memory_mb > c.quota_ram {
+                overs.push(("ram", used_ram, c.quota_ram, f.memory_mb));
+            }
+            overs
+        };
+        let mut n = max;
+        while n >= min {
+            if fits(n).is_empty() {
+                return Ok(n);
+            }
+            n -= 1;
+        }
+        let overs = fits(min);
+        let names: Vec<&str> = overs.iter().map(|o| o.0).collect();
+        let (_, used, allowed, per) = overs[0];
+        let requested = if min == max { format!("{}", min * per) } else { format!("{}-{}", min * per, max * per) };
+        Err(ApiError::forbidden(format!(
+            "Quota exceeded for {}: Requested {requested}, but already used {used} of {allowed} {}",
+            names.join(", "),
+            names.join(", ")
+        )))
+    }
+
+    /// Starts building `max_count` servers (fewer if the quota allows only
+    /// down to `min_count`); answers them, in launch order.
+    pub async fn create_servers(
+        self: &Arc<Self>,
+        ctx: &RequestContext,
+        req: CreateRequest,
+    ) -> ApiResult<Vec<Instance>> {
+        let project = ctx.project_id.clone().unwrap_or_default();
+        let flavor = match self.visible_flavor(ctx, &req.flavor_ref).await {
+            Ok(f) => self.with_specs(f).await?,
+            Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+                return Err(bad(format!("Flavor {} could not be found.", req.flavor_ref)))
+            }
+            Err(e) => return Err(e),
+        };
+        let image = self.images.get(ctx, &req.image_ref).await.map_err(|_| bad("Can not find requested image"))?;
+        if image.status != "active" {
+            return Err(bad(format!("Image {} is not active.", req.image_ref)));
+        }
+        let key_data = match &req.key_name {
+            Some(k) => {
+                Some(self.keypair(&ctx.user_id, k).await.map_err(|_| bad("Invalid key_name provided."))?.public_key)
+            }
+            None => None,
+        };
+        let f = InstanceFlavor {
+            flavorid: flavor.flavorid.clone(),
+            name: flavor.name.clone(),
+            vcpus: flavor.vcpus,
+            memory_mb: flavor.memory_mb,
+            root_gb: flavor.root_gb,
+            ephemeral_gb: flavor.ephemeral_gb,
+            swap: flavor.swap,
+            extra_specs: flavor.extra_specs.clone(),
+        };
+        let count = self.check_quota(&project, &f, req.min_count, req.max_count).await?;
+        let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let now = q::now();
+        let instances: Vec<Instance> = (0..count)
+            .map(|i| {
+                let name = if count > 1 { format!("{}-{}", req.name, i + 1) } else { req.name.clone() };
+                let uuid = uuid::Uuid::new_v4().to_string();
+                let mut host_name = hostname(&name);
+                if host_name.is_empty() {
+                    host_name = format!("Server-{uuid}");
+                }
+                Instance {
+                    uuid,
+                    hostname: host_name,
+                    name,
+                    project_id: project.clone(),
+                    user_id: ctx.user_id.clone(),
+                    image_ref: req.image_ref.clone(),
+                    flavor: f.clone(),
+                    key_name: req.key_name.clone(),
+                    key_data: key_data.clone(),
+                    user_data: req.user_data.clone(),
+                    metadata: req.metadata.clone(),
+                    availability_zone: req.availability_zone.clone(),
+                    host: None,
+                    node: None,
+                    vm_state: "building".into(),
+                    task_state: Some("scheduling".into()),
+                    power_state: 0,
+                    launch_index: i,
+                    reservation_id: reservation_id.clone(),
+                    description: req.description.clone(),
+                    scheduler_hints: req.scheduler_hints.clone(),
+                    fault: None,
+                    launched_at: None,
+                    terminated_at: None,
+                    created_at: now.clone(),
+                    updated_at: None,
+                    deleted: false,
+                    deleted_at: None,
+                }
+            })
+            .collect();
+        let mut tx = self.db.writer().begin().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
+        for i in &instances {
+            q::insert_instance(&mut tx, i).await.map_err(db_err)?;
+            let params = ServerParams { instance_uuid: i.uuid.clone() };
+            self.engine
+                .insert(&mut tx, &format!("create-{}", i.uuid), &server_create::WORKFLOW, &params)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
+        for i in &instances {
+            self.engine.spawn(&format!("create-{}", i.uuid));
+        }
+        tracing::info!(count, reservation_id = %reservation_id, flavor = %f.flavorid, "server build started");
+        Ok(instances)
+    }
+
+    /// Starts deleting a server.
+    pub async fn delete_server(&self, ctx: &RequestContext, id: &str) -> ApiResult<()> {
+        let i = self.server(ctx, id, names::SERVERS_DELETE).await?;
+        let mut tx = self.db.writer().begin().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
+        if !q::mark_deleting(&mut tx, &i.uuid).await.map_err(db_err)? {
+            // Already being deleted: the delete that runs will finish it.
+            return Ok(());
+        }
+        let run = format!("delete-{}", i.uuid);
+        let params = ServerParams { instance_uuid: i.uuid.clone() };
+        self.engine.insert(&mut tx, &run, &server_delete::WORKFLOW, &params).await.map_err(db_err)?;
+        tx.commit().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
+        self.engine.spawn(&run);
+        Ok(())
+    }
+
+    /// Servers the caller may list: its project's, or (admins asking for
+    /// all tenants) everyone's.
+    pub async fn servers(&self, ctx: &RequestContext, all_tenants: bool) -> ApiResult<Vec<Instance>> {
+        let project = if all_tenants { None } else { Some(ctx.project_id.clone().unwrap_or_default()) };
+        q::list_instances(&self.db, project.as_deref(), false).await.map_err(db_err)
+    }
+}

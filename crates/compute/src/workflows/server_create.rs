@@ -1,0 +1,162 @@
+//! Building a server:
+//!
+//! | step | action | undo |
+//! |---|---|---|
+//! | `build_request` | (the API wrote the instance, BUILD/scheduling) | ERROR with the fault that stopped the build |
+//! | `claim_resources` | choose a host, claim in Placement | give the claim back |
+//! | `spawn_on_agent` | the host's agent spawns it | the agent destroys it |
+//! | `mark_active` | ACTIVE, running, launched | — |
+//!
+//! Every action can run again after a crash: the claim finds itself, the
+//! spawn command has the instance's idempotency key, and the agent's
+//! driver spawns an instance once. An instance deleted while it builds
+//! stops the build, and the undos take back what it had.
+
+use std::sync::Arc;
+
+use agent::protocol::Action;
+use futures_util::future::BoxFuture;
+use workflow::{Run, Step, StepError, StepResult, Workflow};
+
+use super::ServerParams;
+use crate::db as q;
+use crate::model::{Fault, Instance};
+use crate::Compute;
+
+pub static WORKFLOW: Workflow<Compute> = Workflow {
+    kind: "server_create",
+    steps: &[
+        Step { name: "build_request", action: build_request, undo: Some(set_error) },
+        Step { name: "claim_resources", action: claim_resources, undo: Some(release_claim) },
+        Step { name: "spawn_on_agent", action: spawn_on_agent, undo: Some(destroy_on_agent) },
+        Step { name: "mark_active", action: mark_active, undo: None },
+    ],
+};
+
+fn retry(e: impl std::fmt::Display) -> StepError {
+    StepError::Retry(e.to_string())
+}
+
+/// The instance, unless it is being deleted (which ends the build).
+async fn building(c: &Compute, run: &Run) -> Result<Instance, StepError> {
+    let p: ServerParams = run.params()?;
+    let i = q::instance_by_uuid(&c.db, &p.instance_uuid).await.map_err(retry)?;
+    match i {
+        Some(i) if !i.deleted && i.task_state.as_deref() != Some("deleting") => Ok(i),
+        _ => Err(StepError::Fail("the server was deleted while it was building".into())),
+    }
+}
+
+fn build_request(_c: Arc<Compute>, _run: &mut Run) -> BoxFuture<'_, StepResult> {
+    Box::pin(async { Ok(()) })
+}
+
+fn set_error(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
+    Box::pin(async move {
+        let p: ServerParams = run.params()?;
+        let message = run.error.clone().unwrap_or_else(|| "the build was interrupted".into());
+        let no_host = message.starts_with("No valid host");
+        let fault = Fault {
+            code: 500,
+            message: if no_host {
+                message.clone()
+            } else {
+                format!("Build of instance {} aborted: {message}", p.instance_uuid)
+            },
+            details: String::new(),
+            created: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        };
+        q::instance_failed(&c.db, &p.instance_uuid, &fault).await.map_err(retry)?;
+        tracing::warn!(instance = %p.instance_uuid, reason = %message, "server build failed; the server is in ERROR");
+        Ok(())
+    })
+}
+
+fn claim_resources(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
+    Box::pin(async move {
+        let i = building(&c, run).await?;
+        let placed = c.schedule_and_claim(&i).await.map_err(|e| {
+            if e.starts_with("No valid host") {
+                StepError::Fail(e)
+            } else {
+                StepError::Retry(e)
+            }
+        })?;
+        q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), None).await.map_err(retry)?;
+        q::set_instance_state(&c.db, &i.uuid, "building", Some("spawning"), 0).await.map_err(retry)?;
+        run.set("host", &placed.host);
+        run.set("node", &placed.node);
+        Ok(())
+    })
+}
+
+fn release_claim(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
+    Box::pin(async move {
+        let p: ServerParams = run.params()?;
+        c.release_claim(&p.instance_uuid).await.map_err(StepError::Retry)?;
+        q::set_instance_host(&c.db, &p.instance_uuid, None, None, None).await.map_err(retry)?;
+        Ok(())
+    })
+}
+
+fn spawn_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
+    Box::pin(async move {
+        let i = building(&c, run).await?;
+        let (Some(host), Some(node)) = (run.get::<String>("host"), run.get::<String>("node")) else {
+            return Err(StepError::Fail("the server has no host to spawn on".into()));
+        };
+        let spec = virt::InstanceSpec {
+            uuid: i.uuid.clone(),
+            name: i.name.clone(),
+            node,
+            vcpus: i.flavor.vcpus,
+            memory_mb: i.flavor.memory_mb,
+            root_gb: i.flavor.root_gb,
+            image_ref: i.image_ref.clone(),
+            user_data: i.user_data.clone(),
+            key_data: i.key_data.clone(),
+        };
+        let result = c
+            .run_on_host(&host, &format!("spawn-{}", i.uuid), &Action::Spawn { spec })
+            .await
+            .map_err(StepError::Fail)?;
+        if let Some(e) = result.error {
+            return Err(StepError::Fail(e));
+        }
+        let power = result.instance.map(|x| u8::from(x.power_state) as i64).unwrap_or(1);
+        run.set("power_state", power);
+        Ok(())
+    })
+}
+
+fn destroy_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
+    Box::pin(async move {
+        let p: ServerParams = run.params()?;
+        let Some(host) = run.get::<String>("host") else { return Ok(()) };
+        match c
+            .run_on_host(
+                &host,
+                &format!("unspawn-{}", p.instance_uuid),
+                &Action::Destroy { uuid: p.instance_uuid.clone() },
+            )
+            .await
+        {
+            Ok(r) if r.error.is_none() => Ok(()),
+            Ok(r) => Err(StepError::Retry(r.error.unwrap_or_default())),
+            Err(e) if e.contains("is not known") => Ok(()),
+            Err(e) => Err(StepError::Retry(e)),
+        }
+    })
+}
+
+fn mark_active(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
+    Box::pin(async move {
+        let p: ServerParams = run.params()?;
+        let power = run.get::<i64>("power_state").unwrap_or(1);
+        if !q::instance_built(&c.db, &p.instance_uuid, power).await.map_err(retry)? {
+            return Err(StepError::Fail("the server was deleted while it was building".into()));
+        }
+        tracing::info!(instance = %p.instance_uuid, "server is active");
+        Ok(())
+    })
+}

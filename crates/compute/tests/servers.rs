@@ -1,0 +1,285 @@
+//! Servers built, listed and deleted through the API with a fake agent:
+//! scheduling through Placement, the build and delete workflows.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::{Nova, ED25519};
+
+/// An active raw image; returns its id.
+pub async fn image(n: &Nova, token: &str) -> String {
+    let r = n
+        .cloud
+        .client
+        .post(format!("{}/image/v2/images", n.cloud.url))
+        .header("X-Auth-Token", token)
+        .json(&json!({"name": "tiny", "disk_format": "raw", "container_format": "bare", "visibility": "public"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = n
+        .cloud
+        .client
+        .put(format!("{}/image/v2/images/{id}/file", n.cloud.url))
+        .header("X-Auth-Token", token)
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![0u8; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    id
+}
+
+/// Polls a server until its status leaves `from`.
+pub async fn wait(n: &Nova, token: &str, id: &str, from: &[&str]) -> Value {
+    for _ in 0..400 {
+        let r = n.get(&format!("/servers/{id}"), token, "2.47").await;
+        if r.status == 404 {
+            return Value::Null;
+        }
+        let st = r.body["server"]["status"].as_str().unwrap_or_default().to_string();
+        if !from.contains(&st.as_str()) {
+            return r.body["server"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server {id} stayed in {from:?}");
+}
+
+async fn allocations(n: &Nova, consumer: &str) -> Value {
+    let r = n
+        .cloud
+        .placement_request(Method::GET, &format!("/allocations/{consumer}"), Some(&n.admin), "1.28")
+        .send()
+        .await
+        .unwrap();
+    r.json::<Value>().await.unwrap()["allocations"].clone()
+}
+
+fn boot(name: &str, image: &str, flavor: &str) -> Value {
+    json!({"server": {"name": name, "imageRef": image, "flavorRef": flavor, "networks": "none"}})
+}
+
+#[tokio::test]
+async fn a_server_builds_on_a_fake_host_and_its_delete_gives_everything_back() {
+    let n = Nova::start().await;
+    let agent = n.cloud.start_agent("hv", 2, 8, 16384, 100).await;
+    let img = image(&n, &n.admin).await;
+    n.flavor(json!({"name": "m1.small", "id": "2", "ram": 2048, "vcpus": 2, "disk": 10})).await;
+    n.post("/os-keypairs", &n.admin, "2.2", json!({"keypair": {"name": "k", "public_key": ED25519}})).await;
+
+    let mut body = boot("vm1", &img, "2");
+    body["server"]["key_name"] = json!("k");
+    body["server"]["metadata"] = json!({"role": "web"});
+    let r = n.post("/servers", &n.admin, "2.37", body).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    assert!(r.header("location").unwrap().ends_with(&format!("/v2.1/servers/{id}")));
+    assert!(r.body["server"]["adminPass"].is_string());
+
+    let s = wait(&n, &n.admin, &id, &["BUILD"]).await;
+    assert_eq!(s["status"], "ACTIVE", "{s}");
+    assert_eq!(s["OS-EXT-STS:vm_state"], "active");
+    assert_eq!(s["OS-EXT-STS:power_state"], 1);
+    assert_eq!(s["OS-EXT-STS:task_state"], Value::Null);
+    assert_eq!(s["key_name"], "k");
+    assert_eq!(s["metadata"]["role"], "web");
+    assert_eq!(s["flavor"]["ram"], 2048, "flavor embedded at 2.47");
+    assert!(s["OS-SRV-USG:launched_at"].is_string());
+    let host = s["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string();
+    assert!(host.starts_with("hv-"), "{s}");
+    assert_eq!(s["hostId"].as_str().unwrap().len(), 56);
+
+    // Placement holds exactly the flavor for this consumer, on its node.
+    let allocs = allocations(&n, &id).await;
+    let (rp, a) = allocs.as_object().unwrap().iter().next().unwrap();
+    assert_eq!(a["resources"], json!({"VCPU": 2, "MEMORY_MB": 2048, "DISK_GB": 10}));
+    let nodes = compute::db::nodes(&n.cloud.compute.db).await.unwrap();
+    assert_eq!(nodes.iter().find(|x| &x.uuid == rp).unwrap().host, host);
+
+    let r = n.get("/servers", &n.admin, "").await;
+    assert_eq!(r.body["servers"][0]["id"], id);
+    assert_eq!(r.body["servers"][0].as_object().unwrap().len(), 3);
+    let r = n.get("/servers/detail?status=ACTIVE", &n.admin, "").await;
+    assert_eq!(r.body["servers"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["servers"][0]["flavor"]["id"], "2", "flavor id and links below 2.47");
+
+    let r = n.delete(&format!("/servers/{id}"), &n.admin, "").await;
+    assert_eq!(r.status, 204);
+    assert_eq!(wait(&n, &n.admin, &id, &["ACTIVE"]).await, Value::Null);
+    n.get(&format!("/servers/{id}"), &n.admin, "").await.fault(
+        404,
+        "itemNotFound",
+        &format!("Instance {id} could not be found."),
+    );
+    assert_eq!(allocations(&n, &id).await, json!({}), "the delete released the claim");
+    assert_eq!(n.cloud.compute.engine.active_count().await.unwrap(), 0);
+    agent.stop().await;
+    n.stop().await;
+}
+
+#[tokio::test]
+async fn no_valid_host_ends_in_error_with_nothing_claimed() {
+    let n = Nova::start().await;
+    let agent = n.cloud.start_agent("small", 1, 2, 4096, 20).await;
+    let img = image(&n, &n.admin).await;
+    n.flavor(json!({"name": "big", "id": "h", "ram": 8192, "vcpus": 4, "disk": 10})).await;
+    let r = n.post("/servers", &n.admin, "2.37", boot("big", &img, "h")).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    let s = wait(&n, &n.admin, &id, &["BUILD"]).await;
+    assert_eq!(s["status"], "ERROR");
+    assert_eq!(s["fault"]["code"], 500);
+    assert_eq!(s["fault"]["message"], "No valid host was found. There are not enough hosts available.");
+    assert_eq!(s["OS-EXT-SRV-ATTR:host"], Value::Null);
+    assert_eq!(allocations(&n, &id).await, json!({}));
+    // An ERROR server deletes like any other.
+    assert_eq!(n.delete(&format!("/servers/{id}"), &n.admin, "").await.status, 204);
+    assert_eq!(wait(&n, &n.admin, &id, &["ERROR"]).await, Value::Null);
+    agent.stop().await;
+    n.stop().await;
+}
+
+#[tokio::test]
+async fn multiple_create_names_and_spreads_and_bad_requests_are_400s() {
+    let n = Nova::start().await;
+    let agent = n.cloud.start_agent("multi", 3, 4, 8192, 40).await;
+    let img = image(&n, &n.admin).await;
+    n.flavor(json!({"name": "m1.tiny", "id": "1", "ram": 512, "vcpus": 1, "disk": 1})).await;
+    let mut body = boot("web", &img, "1");
+    body["server"]["min_count"] = json!(3);
+    body["server"]["return_reservation_id"] = json!(true);
+    let r = n.post("/servers", &n.admin, "2.37", body).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let rid = r.body["reservation_id"].as_str().unwrap().to_string();
+    assert!(rid.starts_with("r-"));
+    let r = n.get(&format!("/servers/detail?reservation_id={rid}"), &n.admin, "").await;
+    let mut names: Vec<String> =
+        r.body["servers"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["web-1", "web-2", "web-3"]);
+    let mut hosts = std::collections::BTreeSet::new();
+    for s in r.body["servers"].as_array().unwrap() {
+        let s = wait(&n, &n.admin, s["id"].as_str().unwrap(), &["BUILD"]).await;
+        assert_eq!(s["status"], "ACTIVE");
+        hosts.insert(s["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string());
+    }
+    assert_eq!(hosts.len(), 3, "spread over the three hosts by free memory");
+
+    let create = |body: Value, mv: &'static str| n.post("/servers", &n.admin, mv, body);
+    create(json!({"server": {"name": "x", "flavorRef": "1", "networks": "none"}}), "2.37").await.fault(
+        400,
+        "badRequest",
+        "Missing imageRef attribute",
+    );
+    create(json!({"server": {"name": "x", "imageRef": img, "flavorRef": "1"}}), "2.37").await.fault(
+        400,
+        "badRequest",
+        "'networks' is a required property",
+    );
+    create(boot("x", &img, "nope"), "2.37").await.fault(400, "badRequest", "Flavor nope could not be found.");
+    create(boot("x", "6f1b8a3e-3b43-4ab2-9d3f-2a0c3f1d9e01", "1"), "2.37").await.fault(
+        400,
+        "badRequest",
+        "Can not find requested image",
+    );
+    let mut b = boot("x", &img, "1");
+    b["server"]["key_name"] = json!("missing");
+    create(b, "2.37").await.fault(400, "badRequest", "Invalid key_name provided.");
+    let mut b = boot("x", &img, "1");
+    b["server"]["min_count"] = json!(3);
+    b["server"]["max_count"] = json!(2);
+    create(b, "2.37").await.fault(400, "badRequest", "min_count must be <= max_count");
+    let b = json!({"server": {"name": "x", "imageRef": img, "flavorRef": "1",
+                              "networks": [{"uuid": "5b2f3f0e-7a4c-4d0e-9c43-1f6a3e2b9d10"}]}});
+    create(b, "2.37").await.fault(
+        400,
+        "badRequest",
+        "Network 5b2f3f0e-7a4c-4d0e-9c43-1f6a3e2b9d10 could not be found.",
+    );
+    let mut b = boot("x", &img, "1");
+    b["server"]["user_data"] = json!("not base64!");
+    create(b, "2.37").await.fault(400, "badRequest", "is not a 'base64'");
+    let mut b = boot("x", &img, "1");
+    b["server"]["color"] = json!("red");
+    create(b, "2.37").await.fault(400, "badRequest", "('color' was unexpected)");
+    agent.stop().await;
+    n.stop().await;
+}
+
+#[tokio::test]
+async fn quotas_refuse_with_novas_403() {
+    let cloud = testkit::TestCloud::start_with(|c| c.compute.quota_instances = 2).await;
+    let admin = cloud.admin_token().await;
+    let n = Nova { cloud, admin };
+    let agent = n.cloud.start_agent("q", 1, 16, 65536, 200).await;
+    let img = image(&n, &n.admin).await;
+    n.flavor(json!({"name": "m1.tiny", "id": "1", "ram": 512, "vcpus": 1, "disk": 1})).await;
+    let mut b = boot("q", &img, "1");
+    b["server"]["min_count"] = json!(3);
+    n.post("/servers", &n.admin, "2.37", b).await.fault(
+        403,
+        "forbidden",
+        "Quota exceeded for instances: Requested 3, but already used 0 of 2 instances",
+    );
+    // min..max: as many as fit.
+    let mut b = boot("q", &img, "1");
+    b["server"]["min_count"] = json!(1);
+    b["server"]["max_count"] = json!(5);
+    b["server"]["return_reservation_id"] = json!(true);
+    let r = n.post("/servers", &n.admin, "2.37", b).await;
+    assert_eq!(r.status, 202);
+    let r = n.get("/servers", &n.admin, "").await;
+    assert_eq!(r.body["servers"].as_array().unwrap().len(), 2);
+    n.post("/servers", &n.admin, "2.37", boot("one-more", &img, "1")).await.fault(
+        403,
+        "forbidden",
+        "Quota exceeded for instances: Requested 1, but already used 2 of 2 instances",
+    );
+    agent.stop().await;
+    n.stop().await;
+}
+
+#[tokio::test]
+async fn servers_belong_to_their_project() {
+    let n = Nova::start().await;
+    let agent = n.cloud.start_agent("own", 1, 8, 16384, 100).await;
+    let img = image(&n, &n.admin).await;
+    n.flavor(json!({"name": "m1.tiny", "id": "1", "ram": 512, "vcpus": 1, "disk": 1})).await;
+    let p = n.project("srv").await;
+    let q = n.project("other").await;
+    let (member, _) = n.persona(&p, "member").await;
+    let (reader, _) = n.persona(&p, "reader").await;
+    let (other, _) = n.persona(&q, "member").await;
+    let r = n.post("/servers", &member, "2.37", boot("mine", &img, "1")).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    let s = wait(&n, &member, &id, &["BUILD"]).await;
+    assert_eq!(s["status"], "ACTIVE");
+    assert!(s.get("OS-EXT-SRV-ATTR:host").is_none(), "extended attributes are the admin's");
+
+    // reader: sees, cannot create or delete; other project: 404; no token: 401.
+    assert_eq!(n.get(&format!("/servers/{id}"), &reader, "").await.status, 200);
+    n.post("/servers", &reader, "2.37", boot("r", &img, "1")).await.fault(
+        403,
+        "forbidden",
+        "os_compute_api:servers:create",
+    );
+    n.delete(&format!("/servers/{id}"), &reader, "").await.fault(403, "forbidden", "os_compute_api:servers:delete");
+    n.get(&format!("/servers/{id}"), &other, "").await.fault(404, "itemNotFound", "could not be found");
+    n.delete(&format!("/servers/{id}"), &other, "").await.fault(404, "itemNotFound", "could not be found");
+    assert_eq!(n.get("/servers", &other, "").await.body["servers"], json!([]));
+    assert_eq!(n.call(Method::GET, &format!("/servers/{id}"), None, "", None).await.status, 401);
+    // The admin sees it with all_tenants only.
+    assert_eq!(n.get("/servers", &n.admin, "").await.body["servers"], json!([]));
+    assert_eq!(n.get("/servers?all_tenants=1", &n.admin, "").await.body["servers"][0]["id"], id);
+    assert_eq!(n.delete(&format!("/servers/{id}"), &member, "").await.status, 204);
+    assert_eq!(wait(&n, &member, &id, &["ACTIVE"]).await, Value::Null);
+    agent.stop().await;
+    n.stop().await;
+}
