@@ -28,6 +28,7 @@ pub struct Compute {
     /// that concurrent builds spread instead of all choosing the node that
     /// looked emptiest before any of their claims landed.
     pub(crate) inflight: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    me: std::sync::OnceLock<std::sync::Weak<Compute>>,
     /// Woken when this controller queues an agent command.
     pub(crate) commands_queued: tokio::sync::Notify,
     /// Woken when an agent's result reaches this controller.
@@ -69,11 +70,18 @@ impl Compute {
             images,
             engine,
             inflight: Default::default(),
+            me: std::sync::OnceLock::new(),
             commands_queued: tokio::sync::Notify::new(),
             results_arrived: tokio::sync::Notify::new(),
         });
         c.engine.set_context(&c);
+        let _ = c.me.set(Arc::downgrade(&c));
         c
+    }
+
+    /// This service as the engine holds it (for tasks that outlive a call).
+    pub(crate) fn engine_context(&self) -> Option<Arc<Compute>> {
+        self.me.get().and_then(|w| w.upgrade())
     }
 
     /// Nova's `context.is_admin`: the admin role.

@@ -140,7 +140,6 @@ impl Compute {
         let found = placement::candidates::compute(&snapshot, &request);
         let memory = placement::standard::standard_resource_class_id("MEMORY_MB").expect("standard class");
         let mut choices: Vec<(i64, Placed, Vec<ProviderAllocation>, String)> = Vec::new();
-        let inflight = self.inflight.lock().expect("inflight lock").clone();
         for ar in &found.allocation_requests {
             let Some(first) = ar.allocations.keys().next() else { continue };
             let root = &snapshot.providers[snapshot.providers[*first].root];
@@ -153,8 +152,7 @@ impl Compute {
                 .iter()
                 .find(|i| i.resource_class == memory)
                 .map(|i| i.capacity() - i.used)
-                .unwrap_or(0)
-                - inflight.get(&root.uuid).copied().unwrap_or(0);
+                .unwrap_or(0);
             let allocations = ar
                 .allocations
                 .iter()
@@ -170,10 +168,15 @@ impl Compute {
                 root.uuid.clone(),
             ));
         }
-        // Spread: the most free memory first.
-        choices.sort_by_key(|c| std::cmp::Reverse(c.0));
-        for (_, placed, allocations, root) in choices.into_iter().take(ALTERNATES + 1) {
-            let _claiming = Inflight::new(self, &root, inst.flavor.memory_mb);
+        for _ in 0..=ALTERNATES {
+            // Spread: the most free memory first, less what this controller
+            // is claiming or just claimed there (choosing and marking the
+            // choice are one step, so concurrent builds see each other).
+            let Some((claiming, (_, placed, allocations, _))) =
+                Inflight::choose(self, &mut choices, inst.flavor.memory_mb)
+            else {
+                break;
+            };
             let claim = ConsumerAllocations {
                 consumer_uuid: inst.uuid.clone(),
                 project_id: Some(inst.project_id.clone()),
@@ -183,7 +186,10 @@ impl Compute {
                 allocations,
             };
             match self.placement.set_allocations(std::slice::from_ref(&claim), None).await {
-                Ok(()) => return Ok(placed),
+                Ok(()) => {
+                    claiming.landed();
+                    return Ok(placed);
+                }
                 Err(e) if e.status == axum::http::StatusCode::CONFLICT => {
                     // Our own earlier claim (a repeated step) is a success.
                     if let Some(node) = self.claimed_node(&inst.uuid, &by_uuid).await? {
@@ -216,29 +222,60 @@ impl Compute {
     }
 }
 
-/// Memory being claimed on a node by this controller, for as long as the
-/// claim is in flight.
+/// Memory being claimed on a node by this controller: counted against the
+/// node from the moment it is chosen until the claim failed, or for a
+/// moment after it landed (until Placement's snapshot has it).
 struct Inflight<'a> {
     c: &'a Compute,
     node: String,
     ram: i64,
+    landed: bool,
 }
 
+type Choice = (i64, Placed, Vec<ProviderAllocation>, String);
+
 impl<'a> Inflight<'a> {
-    fn new(c: &'a Compute, node: &str, ram: i64) -> Inflight<'a> {
-        *c.inflight.lock().expect("inflight lock").entry(node.to_string()).or_default() += ram;
-        Inflight { c, node: node.to_string(), ram }
+    /// Takes the best remaining choice out of `choices` and counts its
+    /// memory as in flight, under one short lock.
+    fn choose(c: &'a Compute, choices: &mut Vec<Choice>, ram: i64) -> Option<(Inflight<'a>, Choice)> {
+        let mut map = c.inflight.lock().expect("inflight lock");
+        let best = (0..choices.len()).max_by_key(|i| choices[*i].0 - map.get(&choices[*i].3).copied().unwrap_or(0))?;
+        let choice = choices.swap_remove(best);
+        *map.entry(choice.3.clone()).or_default() += ram;
+        Some((Inflight { c, node: choice.3.clone(), ram, landed: false }, choice))
+    }
+
+    fn landed(mut self) {
+        self.landed = true;
+    }
+}
+
+fn release(c: &Compute, node: &str, ram: i64) {
+    let mut map = c.inflight.lock().expect("inflight lock");
+    if let Some(v) = map.get_mut(node) {
+        *v -= ram;
+        if *v <= 0 {
+            map.remove(node);
+        }
     }
 }
 
 impl Drop for Inflight<'_> {
     fn drop(&mut self) {
-        let mut map = self.c.inflight.lock().expect("inflight lock");
-        if let Some(v) = map.get_mut(&self.node) {
-            *v -= self.ram;
-            if *v <= 0 {
-                map.remove(&self.node);
-            }
+        if !self.landed {
+            release(self.c, &self.node, self.ram);
+            return;
         }
+        // A landed claim shows in the next snapshot; keep counting it until
+        // then so a build that read the older snapshot does not pile on.
+        let Some(c) = self.c.engine_context() else {
+            release(self.c, &self.node, self.ram);
+            return;
+        };
+        let (node, ram) = (std::mem::take(&mut self.node), self.ram);
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            release(&c, &node, ram);
+        });
     }
 }
