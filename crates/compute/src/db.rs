@@ -783,3 +783,22 @@ pub async fn mark_deleted(db: &Db, uuid: &str) -> DbResult<()> {
     .map_err(e)?;
     Ok(())
 }
+
+pub async fn instances_on_host(db: &Db, host: &str) -> DbResult<Vec<Instance>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {INSTANCE_COLUMNS} FROM compute_instances WHERE host = $1 AND deleted = 0 ORDER BY created_at"
+    ))
+    .bind(host)
+    .fetch_all(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(rows.iter().map(instance).collect())
+}
+
+/// Removes a service and its nodes.
+pub async fn delete_service(db: &Db, id: i64) -> DbResult<()> {
+    let mut tx = db.writer().begin().await.map_err(e)?;
+    sqlx::query("DELETE FROM compute_nodes WHERE service_id = $1").bind(id).execute(&mut *tx).await.map_err(e)?;
+    sqlx::query("DELETE FROM compute_services WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(e)?;
+    tx.commit().await.map_err(e)
+}

@@ -149,6 +149,32 @@ impl Compute {
     }
 }
 
+impl Compute {
+    /// Instances (not deleted) on a host, every project's.
+    pub async fn instances_on_host(&self, host: &str) -> ApiResult<Vec<crate::model::Instance>> {
+        q::instances_on_host(&self.db, host).await.map_err(db_err)
+    }
+
+    /// Removes a compute service, its nodes and their providers; refused
+    /// while it hosts instances.
+    pub async fn delete_service(&self, s: &crate::model::Service) -> ApiResult<()> {
+        if !self.instances_on_host(&s.host).await?.is_empty() {
+            return Err(ApiError::conflict(
+                "Unable to delete compute service that is hosting instances. Migrate or delete the instances first.",
+            ));
+        }
+        let nodes = q::nodes(&self.db).await.map_err(db_err)?;
+        for n in nodes.iter().filter(|n| n.service_id == s.id) {
+            if let Err(e) = self.placement.delete_provider(&n.uuid).await {
+                tracing::warn!(node = %n.hypervisor_hostname, error = %e.message, "cannot delete the node's resource provider; delete it with the Placement API");
+            }
+        }
+        q::delete_service(&self.db, s.id).await.map_err(db_err)?;
+        tracing::info!(host = %s.host, "compute service deleted");
+        Ok(())
+    }
+}
+
 pub fn agent_forbidden() -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "Only the admin or service role may speak the agent protocol.")
 }

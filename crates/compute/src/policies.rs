@@ -31,6 +31,14 @@ pub mod names {
     pub const SERVERS_CREATE: &str = "os_compute_api:servers:create";
     pub const SERVERS_DELETE: &str = "os_compute_api:servers:delete";
     pub const EXTENDED_SERVER_ATTRIBUTES: &str = "os_compute_api:os-extended-server-attributes";
+    pub const SERVICES_LIST: &str = "os_compute_api:os-services:list";
+    pub const SERVICES_UPDATE: &str = "os_compute_api:os-services:update";
+    pub const SERVICES_DELETE: &str = "os_compute_api:os-services:delete";
+    pub const HYPERVISORS_LIST: &str = "os_compute_api:os-hypervisors:list";
+    pub const HYPERVISORS_LIST_DETAIL: &str = "os_compute_api:os-hypervisors:list-detail";
+    pub const HYPERVISORS_STATISTICS: &str = "os_compute_api:os-hypervisors:statistics";
+    pub const HYPERVISORS_SHOW: &str = "os_compute_api:os-hypervisors:show";
+    pub const HYPERVISORS_UPTIME: &str = "os_compute_api:os-hypervisors:uptime";
 }
 
 /// Every rule, in registration order.
@@ -217,6 +225,70 @@ pub static DEFAULTS: &[RuleDefault] = &[
         description: "Return extended attributes for server",
         scope_types: &[ScopeType::Project],
         operations: &[("GET", "/servers/{id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-services:list",
+        check_str: "role:admin",
+        description: "List all running Compute services in a region",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-services")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-services:update",
+        check_str: "role:admin",
+        description: "Update a Compute service",
+        scope_types: &[ScopeType::Project],
+        operations: &[("PUT", "/os-services/{service_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-services:delete",
+        check_str: "role:admin",
+        description: "Delete a Compute service",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/os-services/{service_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-hypervisors:list",
+        check_str: "role:admin",
+        description: "List all hypervisors",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-hypervisors")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-hypervisors:list-detail",
+        check_str: "role:admin",
+        description: "List all hypervisors with details",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-hypervisors/detail")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-hypervisors:statistics",
+        check_str: "role:admin",
+        description: "Show summary statistics for all hypervisors",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-hypervisors/statistics")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-hypervisors:show",
+        check_str: "role:admin",
+        description: "Show details for a hypervisor",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-hypervisors/{hypervisor_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-hypervisors:uptime",
+        check_str: "role:admin",
+        description: "Show the uptime of a hypervisor",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-hypervisors/{hypervisor_id}/uptime")],
         deprecated_rule: None,
     },
 ];

@@ -7,4 +7,5 @@ mod flavors;
 mod hosts;
 mod keypairs;
 mod servers;
+mod services;
 mod versions;

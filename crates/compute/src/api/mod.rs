@@ -6,6 +6,7 @@ mod agents;
 mod flavors;
 mod keypairs;
 mod servers;
+mod services;
 
 use std::sync::Arc;
 
@@ -47,6 +48,13 @@ pub fn router(c: Arc<Compute>) -> Router {
         .route("/servers", get(servers::list).post(servers::create))
         .route("/servers/detail", get(servers::detail))
         .route("/servers/{id}", get(servers::show).delete(servers::delete))
+        .route("/os-services", get(services::list))
+        .route("/os-services/{id}", axum::routing::put(services::update).delete(services::delete))
+        .route("/os-hypervisors", get(services::hypervisor_list))
+        .route("/os-hypervisors/detail", get(services::hypervisor_detail))
+        .route("/os-hypervisors/statistics", get(services::hypervisor_statistics))
+        .route("/os-hypervisors/{id}", get(services::hypervisor_show))
+        .route("/os-hypervisors/{id}/uptime", get(services::hypervisor_uptime))
         .route("/os-keypairs", get(keypairs::list).post(keypairs::create))
         .route("/os-keypairs/{name}", get(keypairs::show).delete(keypairs::delete))
         .fallback(not_found)
@@ -75,6 +83,14 @@ impl Mv {
     /// True at 2.`minor` and later.
     pub fn at(&self, minor: u16) -> bool {
         self.0 >= Version::new(2, minor)
+    }
+    /// Nova's 404 for a method removed at 2.`minor`.
+    pub fn require_below(&self, minor: u16) -> ApiResult<()> {
+        if self.at(minor) {
+            Err(ApiError::not_found("The resource could not be found."))
+        } else {
+            Ok(())
+        }
     }
     /// Nova's 404 for a method that does not exist below 2.`minor`.
     pub fn require(&self, minor: u16) -> ApiResult<()> {
