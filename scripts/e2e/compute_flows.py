@@ -66,6 +66,63 @@ def flows(c, check):
     check(not any(r["Name"] == name for r in c.osj("flavor", "list")), "flavor delete")
     yield "openstack flavor delete"
 
+    yield from server_flows(c, check, tag)
+
+
+def server_flows(c, check, tag):
+    raw = os.path.join(c.dir, f"boot-{tag}.raw")
+    with open(raw, "wb") as f:
+        f.write(b"\0" * 65536)
+    img = c.osj("image", "create", "--file", raw, "--disk-format", "raw", "--container-format", "bare",
+                f"boot-{tag}")
+    flavor = f"m1.boot-{tag}"
+    c.osj("flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", flavor)
+
+    services = c.osj("compute", "service", "list")
+    check(len(services) == 1 and services[0]["Binary"] == "nova-compute" and services[0]["State"] == "up",
+          f"compute service list: {services}")
+    host = services[0]["Host"]
+    hypervisors = c.osj("hypervisor", "list")
+    check(len(hypervisors) == 1 and hypervisors[0]["State"] == "up", f"hypervisor list: {hypervisors}")
+    yield "openstack compute service list, hypervisor list: the local fake host is up"
+
+    vm = c.osj("server", "create", "--image", img["id"], "--flavor", flavor, "--nic", "none", "--wait",
+               f"vm-{tag}")
+    check(vm["status"] == "ACTIVE", f"server create --wait: {vm}")
+    shown = c.osj("server", "show", vm["id"])
+    check(shown["status"] == "ACTIVE" and shown["OS-EXT-SRV-ATTR:host"] == host, f"server show: {shown}")
+    rows = c.osj("server", "list", "--long")
+    check(any(r["ID"] == vm["id"] and r["Status"] == "ACTIVE" for r in rows), f"server list --long: {rows}")
+    yield "openstack server create --image --flavor --nic none --wait: ACTIVE; server show, server list --long"
+
+    usage = c.osj("resource", "provider", "list")
+    rp = usage[0]["uuid"]
+    used = {r["resource_class"]: r["usage"] for r in c.osj("resource", "provider", "usage", "show", rp)}
+    check(used.get("MEMORY_MB") == 256 and used.get("VCPU") == 1, f"placement usage while the server runs: {used}")
+    allocs = c.osj("resource", "provider", "allocation", "show", vm["id"])
+    check(len(allocs) == 1 and allocs[0]["resource_provider"] == rp, f"allocation show: {allocs}")
+    yield "the server's allocation in Placement (osc-placement: usage show, allocation show)"
+
+    c.os("compute", "service", "set", "--disable", "--disable-reason", "e2e", host, "nova-compute")
+    row = c.osj("compute", "service", "list", "--long")[0]
+    check(row["Status"] == "disabled" and row["Disabled Reason"] == "e2e", f"service set --disable: {row}")
+    out = c.os("server", "create", "--image", img["id"], "--flavor", flavor, "--nic", "none", "--wait",
+               f"nohost-{tag}", expect_fail=True)
+    err = c.osj("server", "show", f"nohost-{tag}")
+    check(err["status"] == "ERROR" and "No valid host" in str(err.get("fault")), f"no host while disabled: {err} {out}")
+    c.os("server", "delete", "--wait", f"nohost-{tag}")
+    c.os("compute", "service", "set", "--enable", host, "nova-compute")
+    yield "openstack compute service set --disable: scheduling avoids the host (ERROR, No valid host); --enable"
+
+    c.os("server", "delete", "--wait", vm["id"])
+    check(not any(r["ID"] == vm["id"] for r in c.osj("server", "list")), "server delete --wait")
+    used = {r["resource_class"]: r["usage"] for r in c.osj("resource", "provider", "usage", "show", rp)}
+    check(used.get("MEMORY_MB") == 0 and used.get("VCPU") == 0, f"placement usage after the delete: {used}")
+    yield "openstack server delete --wait releases the server's allocations"
+
+    c.os("flavor", "delete", flavor)
+    c.os("image", "delete", img["id"])
+
 
 def sdk_flows(c, check):
     import openstack

@@ -317,21 +317,68 @@ pub async fn create(State(c): C, mv: Mv, ctx: Auth, body: Bytes) -> ApiResult<Re
     Ok(resp)
 }
 
+/// The query parameters Nova's server list accepts (`schemas/servers.py`
+/// `query_params_v2*`); those without a filter here are accepted and
+/// ignored, as Nova drops filters a caller may not use.
 const LIST_PARAMS: &[&str] = &[
-    "name",
-    "status",
-    "image",
-    "flavor",
-    "host",
-    "limit",
-    "marker",
-    "all_tenants",
+    "user_id",
     "project_id",
     "tenant_id",
-    "changes-since",
+    "launch_index",
+    "image_ref",
+    "image",
+    "kernel_id",
+    "ramdisk_id",
+    "hostname",
+    "key_name",
+    "power_state",
+    "vm_state",
+    "task_state",
+    "host",
+    "node",
+    "flavor",
+    "reservation_id",
+    "launched_at",
+    "terminated_at",
+    "availability_zone",
+    "name",
+    "display_name",
+    "description",
+    "display_description",
+    "locked_by",
+    "uuid",
+    "root_device_name",
+    "config_drive",
+    "access_ip_v4",
+    "access_ip_v6",
+    "auto_disk_config",
+    "progress",
     "sort_key",
     "sort_dir",
-    "reservation_id",
+    "all_tenants",
+    "soft_deleted",
+    "deleted",
+    "status",
+    "changes-since",
+    "changes-before",
+    "ip",
+    "ip6",
+    "created_at",
+    "block_device_mapping",
+    "services",
+    "metadata",
+    "system_metadata",
+    "info_cache",
+    "security_groups",
+    "pci_devices",
+    "limit",
+    "marker",
+    "tags",
+    "tags-any",
+    "not-tags",
+    "not-tags-any",
+    "locked",
+    "pinned_availability_zone",
 ];
 
 async fn listing(c: &Compute, mv: Mv, ctx: &Auth, raw: Option<&str>, detail: bool) -> ApiResult<Response> {
@@ -350,6 +397,12 @@ async fn listing(c: &Compute, mv: Mv, ctx: &Auth, raw: Option<&str>, detail: boo
     if let Some(n) = last(&pairs, "name") {
         let re = regex::Regex::new(n).unwrap_or_else(|_| regex::Regex::new(&regex::escape(n)).expect("regex"));
         servers.retain(|i| re.is_match(&i.name));
+    }
+    if let Some(u) = last(&pairs, "uuid") {
+        servers.retain(|i| i.uuid == u);
+    }
+    if let Some(k) = last(&pairs, "key_name") {
+        servers.retain(|i| i.key_name.as_deref() == Some(k));
     }
     if let Some(st) = last(&pairs, "status") {
         let st = st.to_ascii_uppercase();
