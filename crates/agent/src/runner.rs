@@ -24,6 +24,8 @@ pub struct AgentConfig {
     pub project: String,
     /// Seconds a long poll waits for a command.
     pub poll_wait: u64,
+    /// Seconds between full-state reports (besides the one on connect).
+    pub report_interval: u64,
 }
 
 pub struct Agent {
@@ -122,11 +124,19 @@ impl Agent {
         let token = self.token().await?;
         let mut after = self.report(&token).await?;
         tracing::info!(agent = %self.config.agent_id, hosts = self.hosts.len(), "agent reported to its controller");
+        let mut reported = tokio::time::Instant::now();
         loop {
+            if reported.elapsed().as_secs() >= self.config.report_interval.max(1) {
+                self.report(&token).await?;
+                reported = tokio::time::Instant::now();
+            }
             let r = self
                 .client
                 .get(self.url("/commands"))
-                .query(&[("after", after.to_string()), ("wait", self.config.poll_wait.to_string())])
+                .query(&[
+                    ("after", after.to_string()),
+                    ("wait", self.config.poll_wait.min(self.config.report_interval.max(1)).to_string()),
+                ])
                 .header("X-Auth-Token", &token)
                 .send()
                 .await?;

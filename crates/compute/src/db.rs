@@ -27,6 +27,12 @@ pub static MIGRATIONS: &[db::MigrationSet] = &[
         sqlite: include_str!("../migrations/4002_instances.sqlite.sql"),
         postgres: include_str!("../migrations/4002_instances.postgres.sql"),
     },
+    db::MigrationSet {
+        version: 4003,
+        description: "instances each host last reported",
+        sqlite: include_str!("../migrations/4003_reported.sql"),
+        postgres: include_str!("../migrations/4003_reported.sql"),
+    },
 ];
 
 fn e(err: sqlx::Error) -> DbError {
@@ -801,4 +807,32 @@ pub async fn delete_service(db: &Db, id: i64) -> DbResult<()> {
     sqlx::query("DELETE FROM compute_nodes WHERE service_id = $1").bind(id).execute(&mut *tx).await.map_err(e)?;
     sqlx::query("DELETE FROM compute_services WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(e)?;
     tx.commit().await.map_err(e)
+}
+
+/// Records the instances a host reported it runs.
+pub async fn set_reported_instances(db: &Db, host: &str, uuids: &[String]) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE compute_services SET reported_instances = $1 WHERE host = $2 AND service_binary = 'nova-compute'",
+    )
+    .bind(serde_json::to_string(uuids).expect("list serializes"))
+    .bind(host)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+/// The instances a host last reported it runs.
+pub async fn reported_instances(db: &Db, host: &str) -> DbResult<Vec<String>> {
+    let row = sqlx::query(
+        "SELECT reported_instances FROM compute_services WHERE host = $1 AND service_binary = 'nova-compute'",
+    )
+    .bind(host)
+    .fetch_optional(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(row
+        .and_then(|r| get_os(&r, "reported_instances"))
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default())
 }

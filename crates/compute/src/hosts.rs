@@ -35,9 +35,34 @@ impl Compute {
                 let node = q::report_node(&self.db, &service, n).await.map_err(db_err)?;
                 self.report_inventory(&node).await?;
             }
+            let uuids: Vec<String> = h.instances.iter().map(|i| i.uuid.clone()).collect();
+            q::set_reported_instances(&self.db, &h.host, &uuids).await.map_err(db_err)?;
+            self.reconcile(agent_id, &h.host, &uuids).await?;
             tracing::info!(agent = agent_id, host = %h.host, nodes = h.nodes.len(), instances = h.instances.len(), "compute host reported");
         }
         q::resume_point(&self.db, agent_id).await.map_err(db_err)
+    }
+
+    /// Instances a host runs that are not (or no longer) this host's in the
+    /// database — left by a crash between a spawn and its record, or by a
+    /// delete the agent missed — are destroyed.
+    async fn reconcile(&self, agent_id: &str, host: &str, reported: &[String]) -> ApiResult<()> {
+        let bucket = chrono::Utc::now().timestamp() / 60;
+        for uuid in reported {
+            let known = q::instance_by_uuid(&self.db, uuid).await.map_err(db_err)?;
+            let ours = known.is_some_and(|i| !i.deleted && i.host.as_deref() == Some(host));
+            if ours {
+                continue;
+            }
+            tracing::warn!(host, instance = %uuid, "the host runs an instance it should not; destroying it");
+            let action = Action::Destroy { uuid: uuid.clone() };
+            let body = serde_json::to_string(&action).expect("action serializes");
+            q::insert_command(&self.db, agent_id, host, &format!("reconcile-{uuid}-{bucket}"), &body)
+                .await
+                .map_err(db_err)?;
+            self.commands_queued.notify_waiters();
+        }
+        Ok(())
     }
 
     /// The node's resource provider (same uuid as the node) with VCPU,

@@ -41,6 +41,8 @@ pub struct AgentSection {
     pub fake_disk_gb: i64,
     /// Seconds a long poll for commands waits.
     pub poll_wait: u64,
+    /// Seconds between the agent's full-state reports.
+    pub report_interval: u64,
 }
 
 impl Default for AgentSection {
@@ -54,6 +56,7 @@ impl Default for AgentSection {
             fake_memory_mb: 32768,
             fake_disk_gb: 500,
             poll_wait: 20,
+            report_interval: 60,
         }
     }
 }

@@ -288,10 +288,20 @@ async fn metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], m.encode())
 }
 
-/// The agent `up` runs beside its controller, as configured in `[agent]`:
-/// the fake driver, one host per fake node.
+/// The agent `up` runs beside its controller, as configured in `[agent]`.
 pub fn local_agent(config: &Config, admin_password: &str) -> anyhow::Result<agent::Agent> {
-    let a = &config.agent;
+    build_agent(&config.agent, config.public_url(), "admin", admin_password, "admin")
+}
+
+/// An agent with the configured driver (the fake one: one host per fake
+/// node), reaching the controller at `controller` with these credentials.
+pub fn build_agent(
+    a: &crate::config::AgentSection,
+    controller: String,
+    username: &str,
+    password: &str,
+    project: &str,
+) -> anyhow::Result<agent::Agent> {
     if a.driver != "fake" {
         anyhow::bail!("agent.driver {:?} is not available; use \"fake\"", a.driver);
     }
@@ -312,12 +322,13 @@ pub fn local_agent(config: &Config, admin_password: &str) -> anyhow::Result<agen
         })
         .collect();
     let agent_config = agent::AgentConfig {
-        controller: config.public_url(),
+        controller,
         agent_id: base,
-        username: "admin".into(),
-        password: admin_password.into(),
-        project: "admin".into(),
+        username: username.into(),
+        password: password.into(),
+        project: project.into(),
         poll_wait: a.poll_wait,
+        report_interval: a.report_interval,
     };
     Ok(agent::Agent::new(agent_config, hosts))
 }

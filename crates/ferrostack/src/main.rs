@@ -28,6 +28,29 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run a host agent: the configured driver's hosts, served to a controller.
+    Agent {
+        /// Base URL of a controller, e.g. http://10.0.0.1:5000.
+        #[arg(long)]
+        controller: String,
+        /// Password of the agent's user; also read from $FERROSTACK_AGENT_PASSWORD.
+        #[arg(long, env = "FERROSTACK_AGENT_PASSWORD")]
+        password: String,
+        /// User the agent authenticates as (admin or service role).
+        #[arg(long, default_value = "admin")]
+        username: String,
+        #[arg(long, default_value = "admin")]
+        project: String,
+        /// Hosts the fake driver serves (overrides agent.fake_nodes).
+        #[arg(long)]
+        fake_nodes: Option<usize>,
+        /// Host name (overrides agent.host).
+        #[arg(long)]
+        host: Option<String>,
+        /// Configuration file (optional; its [agent] and [log] sections apply).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Run a controller from a configuration file (multi-node, PostgreSQL).
     Serve {
         #[arg(long)]
@@ -152,6 +175,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "rotated Fernet keys in {}: key {n} is now primary; restart or reload controllers to use it",
                 dir.display()
             );
+            Ok(())
+        }
+        Command::Agent { controller, password, username, project, fake_nodes, host, config } => {
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(n) = fake_nodes {
+                config.agent.fake_nodes = n;
+            }
+            if let Some(h) = host {
+                config.agent.host = h;
+            }
+            init_logging(&config);
+            let agent = ferrostack::controller::build_agent(&config.agent, controller, &username, &password, &project)?;
+            tracing::info!(hosts = config.agent.fake_nodes, "agent starting");
+            agent.run(shutdown_signal()).await;
             Ok(())
         }
         Command::Serve { config } => {

@@ -2,6 +2,7 @@
 //! crash safety of the database under kill -9.
 
 mod cli;
+mod compute_crash;
 mod crash;
 mod multi;
 mod process;

@@ -15,8 +15,18 @@ pub struct Up {
 
 /// Starts `ferrostack up` on a free port; returns once it printed its exports.
 pub fn up(data_dir: &Path, envs: &[(String, String)]) -> Up {
+    up_on(data_dir, "127.0.0.1:0", envs)
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `ferrostack up` on `listen`.
+pub fn up_on(data_dir: &Path, listen: &str, envs: &[(String, String)]) -> Up {
     let mut cmd = Command::new(BIN);
-    cmd.args(["up", "--data-dir"]).arg(data_dir).args(["--listen", "127.0.0.1:0"]);
+    cmd.args(["up", "--data-dir"]).arg(data_dir).args(["--listen", listen]);
     cmd.env("FERROSTACK_IDENTITY__PASSWORD_HASH_ROUNDS", "4").env("FERROSTACK_LOG", "warn");
     for (k, v) in envs {
         cmd.env(k, v);

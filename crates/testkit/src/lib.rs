@@ -115,6 +115,7 @@ impl TestCloud {
             password: ADMIN_PASSWORD.into(),
             project: "admin".into(),
             poll_wait: 5,
+            report_interval: 60,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(agent::Agent::new(config, drivers).run(async move {

@@ -180,6 +180,22 @@ pub struct Engine<C: Send + Sync + 'static> {
     kinds: HashMap<&'static str, &'static Workflow<C>>,
 }
 
+/// `FERROSTACK_FAILPOINT=workflow:<kind>:<step>` makes the process kill
+/// itself (SIGKILL) right after that step's action succeeded and before the
+/// run is saved — the moment a crash hurts most — so crash tests can kill a
+/// controller exactly there. Read once; unset in normal operation.
+fn failpoint(kind: &str, step: &str) {
+    static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let point = POINT.get_or_init(|| std::env::var("FERROSTACK_FAILPOINT").ok());
+    if let Some(p) = point {
+        if p.strip_prefix("workflow:").and_then(|r| r.split_once(':')) == Some((kind, step)) {
+            tracing::error!(kind, step, "failpoint reached: killing the process");
+            let _ = std::process::Command::new("kill").args(["-KILL", &std::process::id().to_string()]).status();
+            std::process::abort();
+        }
+    }
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -446,6 +462,7 @@ impl<C: Send + Sync + 'static> Engine<C> {
             match self.attempt(s.action, &ctx, &mut run, s.name).await? {
                 None => return Ok(None),
                 Some(Ok(())) => {
+                    failpoint(&run.kind, s.name);
                     step += 1;
                     let next = if step == steps.len() { State::Done } else { State::Running };
                     if !self.save(&run, next, step).await? {

@@ -1,0 +1,1 @@
+ALTER TABLE compute_services ADD COLUMN reported_instances TEXT;
