@@ -116,3 +116,27 @@ async fn only_admins_and_services_speak_the_agent_protocol() {
     assert_eq!(r.status(), 200);
     n.stop().await;
 }
+
+#[tokio::test]
+async fn an_instance_the_database_does_not_place_on_a_host_is_destroyed() {
+    let n = Nova::start().await;
+    let a = n.cloud.start_agent("rec", 1, 4, 8192, 40).await;
+    let c = n.cloud.compute.clone();
+    // A spawn with no instance behind it, as a crash between a spawn and its record would leave.
+    let r = c.run_on_host("rec-0", "spawn-ghost", &Action::Spawn { spec: spec("ghost", "rec-0") }).await.unwrap();
+    assert_eq!(r.error, None);
+    let mut seen = false;
+    for _ in 0..100 {
+        let reported = compute::db::reported_instances(&c.db, "rec-0").await.unwrap();
+        if reported == ["ghost"] {
+            seen = true;
+        }
+        if seen && reported.is_empty() {
+            a.stop().await;
+            n.stop().await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the ghost instance was not reconciled away (seen: {seen})");
+}

@@ -114,8 +114,8 @@ impl TestCloud {
             username: "admin".into(),
             password: ADMIN_PASSWORD.into(),
             project: "admin".into(),
-            poll_wait: 5,
-            report_interval: 60,
+            poll_wait: 1,
+            report_interval: 1,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(agent::Agent::new(config, drivers).run(async move {
