@@ -3,6 +3,7 @@
 
 mod authz;
 mod common;
+mod concurrency;
 mod flavors;
 mod hosts;
 mod keypairs;
