@@ -31,8 +31,12 @@ pub struct Compute {
     me: std::sync::OnceLock<std::sync::Weak<Compute>>,
     /// Woken when this controller queues an agent command.
     pub(crate) commands_queued: tokio::sync::Notify,
-    /// Woken when an agent's result reaches this controller.
-    pub(crate) results_arrived: tokio::sync::Notify,
+    /// Steps waiting for a command's result, by sequence number; woken
+    /// when the result reaches this controller.
+    pub(crate) result_waiters: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Notify>>>,
+    /// Compute nodes and services, read at most once a second for the
+    /// scheduler (a change shows in the next second's schedules).
+    pub(crate) hosts_cache: tokio::sync::Mutex<Option<(std::time::Instant, Arc<crate::scheduler::Hosts>)>>,
 }
 
 pub fn db_err(e: DbError) -> ApiError {
@@ -72,7 +76,8 @@ impl Compute {
             inflight: Default::default(),
             me: std::sync::OnceLock::new(),
             commands_queued: tokio::sync::Notify::new(),
-            results_arrived: tokio::sync::Notify::new(),
+            result_waiters: Default::default(),
+            hosts_cache: tokio::sync::Mutex::new(None),
         });
         c.engine.set_context(&c);
         let _ = c.me.set(Arc::downgrade(&c));

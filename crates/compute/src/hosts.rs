@@ -3,6 +3,7 @@
 //! and inventory in Placement), heartbeats, and commands to agents as
 //! durable rows that a step can queue and wait for.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use agent::protocol::{Action, Command, CommandResult, Report};
@@ -32,14 +33,22 @@ impl Compute {
         for h in &report.hosts {
             let service = q::report_service(&self.db, &h.host, agent_id).await.map_err(db_err)?;
             for n in &h.nodes {
+                let before = q::node_by_name(&self.db, &n.name).await.map_err(db_err)?;
                 let node = q::report_node(&self.db, &service, n).await.map_err(db_err)?;
-                self.report_inventory(&node).await?;
+                let same = before.is_some_and(|b| {
+                    (b.vcpus, b.memory_mb, b.local_gb, b.service_id) == (n.vcpus, n.memory_mb, n.local_gb, service.id)
+                });
+                // A periodic report of an unchanged node leaves Placement alone.
+                if !same || self.placement.get_provider(&node.uuid).await?.is_none() {
+                    self.report_inventory(&node).await?;
+                }
             }
             let uuids: Vec<String> = h.instances.iter().map(|i| i.uuid.clone()).collect();
             q::set_reported_instances(&self.db, &h.host, &uuids).await.map_err(db_err)?;
             self.reconcile(agent_id, &h.host, &uuids).await?;
             tracing::info!(agent = agent_id, host = %h.host, nodes = h.nodes.len(), instances = h.instances.len(), "compute host reported");
         }
+        self.hosts_changed().await;
         q::resume_point(&self.db, agent_id).await.map_err(db_err)
     }
 
@@ -124,7 +133,10 @@ impl Compute {
     pub async fn agent_result(&self, agent_id: &str, seq: i64, result: &CommandResult) -> ApiResult<()> {
         let text = serde_json::to_string(result).expect("result serializes");
         if q::finish_command(&self.db, seq, agent_id, result.error.is_some(), &text).await.map_err(db_err)? {
-            self.results_arrived.notify_waiters();
+            let waiter = self.result_waiters.lock().expect("waiters lock").get(&seq).cloned();
+            if let Some(w) = waiter {
+                w.notify_one();
+            }
         }
         Ok(())
     }
@@ -141,10 +153,10 @@ impl Compute {
         let seq = q::insert_command(&self.db, &agent, host, key, &body).await.map_err(|e| e.to_string())?;
         self.commands_queued.notify_waiters();
         let deadline = tokio::time::Instant::now() + COMMAND_TIMEOUT;
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        self.result_waiters.lock().expect("waiters lock").insert(seq, arrived.clone());
+        let _registered = Waiter { c: self, seq };
         loop {
-            let arrived = self.results_arrived.notified();
-            tokio::pin!(arrived);
-            arrived.as_mut().enable();
             match q::command_state(&self.db, seq).await.map_err(|e| e.to_string())? {
                 Some((state, Some(result))) if state != "pending" => {
                     return serde_json::from_str(&result).map_err(|e| format!("unreadable command result: {e}"));
@@ -157,7 +169,8 @@ impl Compute {
                     COMMAND_TIMEOUT.as_secs()
                 ));
             }
-            let _ = tokio::time::timeout(Duration::from_secs(1), arrived).await;
+            // Results that reach another controller are seen within a second.
+            let _ = tokio::time::timeout(Duration::from_secs(1), arrived.notified()).await;
         }
     }
 
@@ -197,6 +210,18 @@ impl Compute {
         q::delete_service(&self.db, s.id).await.map_err(db_err)?;
         tracing::info!(host = %s.host, "compute service deleted");
         Ok(())
+    }
+}
+
+/// A registered result waiter, removed when the wait ends.
+struct Waiter<'a> {
+    c: &'a Compute,
+    seq: i64,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.c.result_waiters.lock().expect("waiters lock").remove(&self.seq);
     }
 }
 

@@ -8,6 +8,7 @@
 //! race only in Placement's claim, which re-checks capacity.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use placement::candidates::{CandidateRequest, GroupPolicy, RequestGroup};
 use placement::core::{ConsumerAllocations, ProviderAllocation};
@@ -20,6 +21,13 @@ pub const NO_VALID_HOST: &str = "No valid host was found. There are not enough h
 
 /// How many alternates a claim tries after the first choice.
 const ALTERNATES: usize = 10;
+
+/// The compute nodes and which of their hosts take new servers, as the
+/// scheduler saw them at most a second ago.
+pub struct Hosts {
+    pub nodes: HashMap<String, crate::model::Node>,
+    pub usable: std::collections::HashSet<String>,
+}
 
 /// Where an instance was placed.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -125,17 +133,35 @@ impl Compute {
     /// Chooses a host for `inst` and claims its resources in Placement
     /// (the instance's uuid is the consumer). Claiming again for the same
     /// instance finds its existing allocations and answers where they are.
-    pub async fn schedule_and_claim(&self, inst: &Instance) -> Result<Placed, String> {
+    /// Nodes and usable hosts, reloaded when older than a second.
+    async fn hosts(&self) -> Result<Arc<Hosts>, String> {
+        let mut cache = self.hosts_cache.lock().await;
+        if let Some((at, h)) = cache.as_ref() {
+            if at.elapsed() < std::time::Duration::from_secs(1) {
+                return Ok(h.clone());
+            }
+        }
         let nodes = q::nodes(&self.db).await.map_err(|e| e.to_string())?;
-        let by_uuid: HashMap<&str, &crate::model::Node> = nodes.iter().map(|n| (n.uuid.as_str(), n)).collect();
+        let services = q::services(&self.db).await.map_err(|e| e.to_string())?;
+        let usable = services.iter().filter(|s| !s.disabled && self.service_is_up(s)).map(|s| s.host.clone()).collect();
+        let h = Arc::new(Hosts { nodes: nodes.into_iter().map(|n| (n.uuid.clone(), n)).collect(), usable });
+        *cache = Some((std::time::Instant::now(), h.clone()));
+        Ok(h)
+    }
+
+    /// Forgets the scheduler's view of the hosts (after an admin changed one).
+    pub async fn hosts_changed(&self) {
+        *self.hosts_cache.lock().await = None;
+    }
+
+    pub async fn schedule_and_claim(&self, inst: &Instance) -> Result<Placed, String> {
+        let hosts = self.hosts().await?;
+        let by_uuid: HashMap<&str, &crate::model::Node> = hosts.nodes.iter().map(|(u, n)| (u.as_str(), n)).collect();
         // A repeated step: the claim is already there.
         if let Some(placed) = self.claimed_node(&inst.uuid, &by_uuid).await? {
             return Ok(placed);
         }
         let snapshot = self.placement.snapshot().await.map_err(|e| e.message)?;
-        let services = q::services(&self.db).await.map_err(|e| e.to_string())?;
-        let usable: HashMap<&str, bool> =
-            services.iter().map(|s| (s.host.as_str(), !s.disabled && self.service_is_up(s))).collect();
         let request = self.candidate_request(&inst.flavor).await?;
         let found = placement::candidates::compute(&snapshot, &request);
         let memory = placement::standard::standard_resource_class_id("MEMORY_MB").expect("standard class");
@@ -144,7 +170,7 @@ impl Compute {
             let Some(first) = ar.allocations.keys().next() else { continue };
             let root = &snapshot.providers[snapshot.providers[*first].root];
             let Some(node) = by_uuid.get(root.uuid.as_str()) else { continue };
-            if !usable.get(node.host.as_str()).copied().unwrap_or(false) {
+            if !hosts.usable.contains(&node.host) {
                 continue;
             }
             let free_ram = root

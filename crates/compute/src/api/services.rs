@@ -116,6 +116,7 @@ pub async fn update(State(c): C, mv: Mv, ctx: Auth, Path(id): Path<String>, body
         return Err(bad("No updates were requested. Fields 'status' or 'forced_down' should be specified."));
     }
     q::set_service_status(&c.db, s.id, disabled, reason.as_deref(), forced).await.map_err(db_err)?;
+    c.hosts_changed().await;
     tracing::info!(host = %s.host, disabled, forced_down = forced, "compute service updated");
     let s = q::service_by_host(&c.db, &s.host).await.map_err(db_err)?.expect("exists");
     Ok(ok(StatusCode::OK, json!({"service": service_view(&c, mv, &s)})))
@@ -177,6 +178,7 @@ async fn legacy_update(c: &Compute, mv: Mv, ctx: &Auth, action: &str, body: &Val
             json!({"host": host, "binary": binary, "forced_down": forced})
         }
     };
+    c.hosts_changed().await;
     Ok(ok(StatusCode::OK, json!({"service": out})))
 }
 
