@@ -81,6 +81,7 @@ impl Agent {
         let r = self
             .client
             .post(self.url("/report"))
+            .timeout(Duration::from_secs(600))
             .header("X-Auth-Token", token)
             .json(&Report { version: VERSION, hosts })
             .send()

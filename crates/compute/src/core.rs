@@ -36,6 +36,8 @@ pub struct Compute {
     pub(crate) result_waiters: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Notify>>>,
     /// Compute nodes and services, read at most once a second for the
     /// scheduler (a change shows in the next second's schedules).
+    /// When each agent's heartbeat was last written by this controller.
+    pub(crate) heartbeats: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     pub(crate) hosts_cache: tokio::sync::Mutex<Option<(std::time::Instant, Arc<crate::scheduler::Hosts>)>>,
 }
 
@@ -77,6 +79,7 @@ impl Compute {
             me: std::sync::OnceLock::new(),
             commands_queued: tokio::sync::Notify::new(),
             result_waiters: Default::default(),
+            heartbeats: Default::default(),
             hosts_cache: tokio::sync::Mutex::new(None),
         });
         c.engine.set_context(&c);

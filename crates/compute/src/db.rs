@@ -33,6 +33,12 @@ pub static MIGRATIONS: &[db::MigrationSet] = &[
         sqlite: include_str!("../migrations/4003_reported.sql"),
         postgres: include_str!("../migrations/4003_reported.sql"),
     },
+    db::MigrationSet {
+        version: 4004,
+        description: "instance sizes as columns, for quota usage in SQL",
+        sqlite: include_str!("../migrations/4004_instance_sizes.sql"),
+        postgres: include_str!("../migrations/4004_instance_sizes.sql"),
+    },
 ];
 
 fn e(err: sqlx::Error) -> DbError {
@@ -606,8 +612,8 @@ fn instance(r: &AnyRow) -> Instance {
 
 pub async fn insert_instance(conn: &mut sqlx::AnyConnection, i: &Instance) -> DbResult<()> {
     sqlx::query(&format!(
-        "INSERT INTO compute_instances ({INSTANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+        "INSERT INTO compute_instances ({INSTANCE_COLUMNS}, vcpus, memory_mb) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
     ))
     .bind(&i.uuid)
     .bind(&i.name)
@@ -637,6 +643,8 @@ pub async fn insert_instance(conn: &mut sqlx::AnyConnection, i: &Instance) -> Db
     .bind(i.updated_at.as_deref())
     .bind(i.deleted as i64)
     .bind(i.deleted_at.as_deref())
+    .bind(i.flavor.vcpus)
+    .bind(i.flavor.memory_mb)
     .execute(conn)
     .await
     .map_err(e)?;
@@ -669,20 +677,15 @@ pub async fn list_instances(db: &Db, project: Option<&str>, deleted: bool) -> Db
 
 /// (instances, cores, ram) a project uses.
 pub async fn project_usage(db: &Db, project: &str) -> DbResult<(i64, i64, i64)> {
-    let rows = sqlx::query("SELECT flavor FROM compute_instances WHERE project_id = $1 AND deleted = 0")
-        .bind(project)
-        .fetch_all(db.reader())
-        .await
-        .map_err(e)?;
-    let mut usage = (0, 0, 0);
-    for r in &rows {
-        if let Ok(f) = serde_json::from_str::<InstanceFlavor>(&get_s(r, "flavor")) {
-            usage.0 += 1;
-            usage.1 += f.vcpus;
-            usage.2 += f.memory_mb;
-        }
-    }
-    Ok(usage)
+    let r = sqlx::query(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(vcpus), 0) AS c, COALESCE(SUM(memory_mb), 0) AS m \
+         FROM compute_instances WHERE project_id = $1 AND deleted = 0",
+    )
+    .bind(project)
+    .fetch_one(db.reader())
+    .await
+    .map_err(e)?;
+    Ok((get_i(&r, "n"), get_i(&r, "c"), get_i(&r, "m")))
 }
 
 /// Sets an instance's states (and optionally its host and node) unless it
@@ -835,4 +838,36 @@ pub async fn reported_instances(db: &Db, host: &str) -> DbResult<Vec<String>> {
         .and_then(|r| get_os(&r, "reported_instances"))
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default())
+}
+
+/// A page of instances not deleted, newest first, after (created_at, uuid).
+pub async fn instances_page(
+    db: &Db,
+    project: Option<&str>,
+    after: Option<(&str, &str)>,
+    limit: i64,
+) -> DbResult<Vec<Instance>> {
+    let mut sql = format!("SELECT {INSTANCE_COLUMNS} FROM compute_instances WHERE deleted = 0");
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if project.is_some() {
+        sql.push_str(&format!(" AND project_id = {}", next()));
+    }
+    if after.is_some() {
+        let (a, b, c) = (next(), next(), next());
+        sql.push_str(&format!(" AND (created_at < {a} OR (created_at = {b} AND uuid < {c}))"));
+    }
+    sql.push_str(&format!(" ORDER BY created_at DESC, uuid DESC LIMIT {}", next()));
+    let mut q = sqlx::query(&sql);
+    if let Some(p) = project {
+        q = q.bind(p);
+    }
+    if let Some((created, uuid)) = after {
+        q = q.bind(created).bind(created).bind(uuid);
+    }
+    let rows = q.bind(limit).fetch_all(db.reader()).await.map_err(e)?;
+    Ok(rows.iter().map(instance).collect())
 }

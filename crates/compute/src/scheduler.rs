@@ -165,10 +165,13 @@ impl Compute {
         let request = self.candidate_request(&inst.flavor).await?;
         let found = placement::candidates::compute(&snapshot, &request);
         let memory = placement::standard::standard_resource_class_id("MEMORY_MB").expect("standard class");
-        let mut choices: Vec<(i64, Placed, Vec<ProviderAllocation>, String)> = Vec::new();
-        for ar in &found.allocation_requests {
+        // (free memory, candidate, root provider): cheap to gather for
+        // every candidate; the allocations are built for the one claimed.
+        let mut choices: Vec<Choice> = Vec::with_capacity(found.allocation_requests.len());
+        for (i, ar) in found.allocation_requests.iter().enumerate() {
             let Some(first) = ar.allocations.keys().next() else { continue };
-            let root = &snapshot.providers[snapshot.providers[*first].root];
+            let root_idx = snapshot.providers[*first].root;
+            let root = &snapshot.providers[root_idx];
             let Some(node) = by_uuid.get(root.uuid.as_str()) else { continue };
             if !hosts.usable.contains(&node.host) {
                 continue;
@@ -179,7 +182,18 @@ impl Compute {
                 .find(|i| i.resource_class == memory)
                 .map(|i| i.capacity() - i.used)
                 .unwrap_or(0);
-            let allocations = ar
+            choices.push((free_ram, i, root.uuid.clone()));
+        }
+        for _ in 0..=ALTERNATES {
+            // Spread: the most free memory first, less what this controller
+            // is claiming or just claimed there (choosing and marking the
+            // choice are one step, so concurrent builds see each other).
+            let Some((claiming, (_, i, root))) = Inflight::choose(self, &mut choices, inst.flavor.memory_mb) else {
+                break;
+            };
+            let node = by_uuid[root.as_str()];
+            let placed = Placed { host: node.host.clone(), node: node.hypervisor_hostname.clone() };
+            let allocations = found.allocation_requests[i]
                 .allocations
                 .iter()
                 .map(|(idx, res)| ProviderAllocation {
@@ -187,22 +201,6 @@ impl Compute {
                     resources: res.iter().map(|(rc, n)| (self.placement.class_name(*rc), *n)).collect(),
                 })
                 .collect();
-            choices.push((
-                free_ram,
-                Placed { host: node.host.clone(), node: node.hypervisor_hostname.clone() },
-                allocations,
-                root.uuid.clone(),
-            ));
-        }
-        for _ in 0..=ALTERNATES {
-            // Spread: the most free memory first, less what this controller
-            // is claiming or just claimed there (choosing and marking the
-            // choice are one step, so concurrent builds see each other).
-            let Some((claiming, (_, placed, allocations, _))) =
-                Inflight::choose(self, &mut choices, inst.flavor.memory_mb)
-            else {
-                break;
-            };
             let claim = ConsumerAllocations {
                 consumer_uuid: inst.uuid.clone(),
                 project_id: Some(inst.project_id.clone()),
@@ -258,17 +256,18 @@ struct Inflight<'a> {
     landed: bool,
 }
 
-type Choice = (i64, Placed, Vec<ProviderAllocation>, String);
+/// (free memory, index of the candidate, root provider uuid).
+type Choice = (i64, usize, String);
 
 impl<'a> Inflight<'a> {
     /// Takes the best remaining choice out of `choices` and counts its
     /// memory as in flight, under one short lock.
     fn choose(c: &'a Compute, choices: &mut Vec<Choice>, ram: i64) -> Option<(Inflight<'a>, Choice)> {
         let mut map = c.inflight.lock().expect("inflight lock");
-        let best = (0..choices.len()).max_by_key(|i| choices[*i].0 - map.get(&choices[*i].3).copied().unwrap_or(0))?;
+        let best = (0..choices.len()).max_by_key(|i| choices[*i].0 - map.get(&choices[*i].2).copied().unwrap_or(0))?;
         let choice = choices.swap_remove(best);
-        *map.entry(choice.3.clone()).or_default() += ram;
-        Some((Inflight { c, node: choice.3.clone(), ram, landed: false }, choice))
+        *map.entry(choice.2.clone()).or_default() += ram;
+        Some((Inflight { c, node: choice.2.clone(), ram, landed: false }, choice))
     }
 
     fn landed(mut self) {

@@ -68,6 +68,8 @@ pub fn agent_router(c: Arc<Compute>) -> Router {
         .route("/v1/agents/{agent}/report", post(agents::report))
         .route("/v1/agents/{agent}/commands", get(agents::commands))
         .route("/v1/agents/{agent}/commands/{seq}", post(agents::result))
+        // A report lists every host, node and instance an agent serves.
+        .layer(axum::extract::DefaultBodyLimit::max(256 << 20))
         .with_state(c)
 }
 

@@ -67,8 +67,12 @@ fn time_z(t: &str) -> String {
     format!("{}Z", t.split('.').next().unwrap_or(t))
 }
 
-fn view(c: &Compute, mv: Mv, ctx: &Auth, i: &Instance) -> Value {
-    let admin_attrs = c.allowed(ctx, names::EXTENDED_SERVER_ATTRIBUTES, &json!({"project_id": i.project_id}));
+/// Whether the caller sees the admin-only attributes of a server of `project`.
+fn admin_attrs(c: &Compute, ctx: &Auth, project: &str) -> bool {
+    c.allowed(ctx, names::EXTENDED_SERVER_ATTRIBUTES, &json!({"project_id": project}))
+}
+
+fn view(c: &Compute, mv: Mv, admin_attrs: bool, i: &Instance) -> Value {
     let st = status(i);
     let mut v = json!({
         "id": i.uuid,
@@ -389,8 +393,17 @@ async fn listing(c: &Compute, mv: Mv, ctx: &Auth, raw: Option<&str>, detail: boo
     let all_rule = if detail { names::SERVERS_DETAIL_ALL_TENANTS } else { names::SERVERS_INDEX_ALL_TENANTS };
     let admin_all = c.allowed(ctx, all_rule, &Compute::project_target(ctx));
     let all_tenants = admin_all && last(&pairs, "all_tenants").is_some();
-    let mut servers = c.servers(ctx, all_tenants || (admin_all && last(&pairs, "project_id").is_some())).await?;
     let limit = non_negative(&pairs, "limit")?;
+    let max_items = limit.unwrap_or(c.config.max_limit).min(c.config.max_limit).max(0) as usize;
+    const FILTERS: &[&str] =
+        &["project_id", "tenant_id", "name", "uuid", "key_name", "status", "image", "flavor", "reservation_id", "host"];
+    let filtered = pairs.iter().any(|(k, _)| FILTERS.contains(&k.as_str()));
+    let mut servers = if filtered {
+        c.servers(ctx, all_tenants || (admin_all && last(&pairs, "project_id").is_some())).await?
+    } else {
+        // The common case: one page straight from the database.
+        c.servers_page(ctx, all_tenants, last(&pairs, "marker"), max_items as i64).await?
+    };
     if let Some(p) = last(&pairs, "project_id").or_else(|| last(&pairs, "tenant_id")).filter(|_| admin_all) {
         servers.retain(|i| i.project_id == p);
     }
@@ -420,17 +433,18 @@ async fn listing(c: &Compute, mv: Mv, ctx: &Auth, raw: Option<&str>, detail: boo
     if let Some(h) = last(&pairs, "host").filter(|_| admin_all) {
         servers.retain(|i| i.host.as_deref() == Some(h));
     }
-    if let Some(m) = last(&pairs, "marker") {
+    if let Some(m) = last(&pairs, "marker").filter(|_| filtered) {
         let pos = servers.iter().position(|i| i.uuid == m).ok_or_else(|| bad(format!("marker [{m}] not found")))?;
         servers.drain(..=pos);
     }
-    let max_items = limit.unwrap_or(c.config.max_limit).min(c.config.max_limit).max(0) as usize;
     servers.truncate(max_items);
+    let mut attrs: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     let items: Vec<Value> = servers
         .iter()
         .map(|i| {
             if detail {
-                view(c, mv, ctx, i)
+                let a = *attrs.entry(i.project_id.clone()).or_insert_with(|| admin_attrs(c, ctx, &i.project_id));
+                view(c, mv, a, i)
             } else {
                 json!({"id": i.uuid, "name": i.name, "links": links(c, "servers", &i.uuid)})
             }
@@ -454,7 +468,8 @@ pub async fn detail(State(c): C, mv: Mv, ctx: Auth, RawQuery(raw): RawQuery) -> 
 
 pub async fn show(State(c): C, mv: Mv, ctx: Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let i = c.server(&ctx, &id, names::SERVERS_SHOW).await?;
-    Ok(ok(StatusCode::OK, json!({"server": view(&c, mv, &ctx, &i)})))
+    let a = admin_attrs(&c, &ctx, &i.project_id);
+    Ok(ok(StatusCode::OK, json!({"server": view(&c, mv, a, &i)})))
 }
 
 pub async fn delete(State(c): C, ctx: Auth, Path(id): Path<String>) -> ApiResult<Response> {

@@ -1,0 +1,2 @@
+ALTER TABLE compute_instances ADD COLUMN vcpus BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE compute_instances ADD COLUMN memory_mb BIGINT NOT NULL DEFAULT 0;
