@@ -103,6 +103,12 @@ def server_flows(c, check, tag):
     check(len(allocs) == 1 and allocs[0]["resource_provider"] == rp, f"allocation show: {allocs}")
     yield "the server's allocation in Placement (osc-placement: usage show, allocation show)"
 
+    limits = {r["Name"]: r["Value"] for r in c.osj("limits", "show", "--absolute")}
+    check(limits.get("total_instances_used") == 1 and limits.get("total_ram_used") == 256, f"limits show: {limits}")
+    zones = c.osj("availability", "zone", "list", "--compute")
+    check(any(z["Zone Name"] == "nova" and z["Zone Status"] == "available" for z in zones), f"az list: {zones}")
+    yield "openstack limits show --absolute (usage), availability zone list --compute"
+
     c.os("compute", "service", "set", "--disable", "--disable-reason", "e2e", host, "nova-compute")
     row = c.osj("compute", "service", "list", "--long")[0]
     check(row["Status"] == "disabled" and row["Disabled Reason"] == "e2e", f"service set --disable: {row}")

@@ -678,8 +678,8 @@ pub async fn list_instances(db: &Db, project: Option<&str>, deleted: bool) -> Db
 /// (instances, cores, ram) a project uses.
 pub async fn project_usage(db: &Db, project: &str) -> DbResult<(i64, i64, i64)> {
     let r = sqlx::query(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(vcpus), 0) AS c, COALESCE(SUM(memory_mb), 0) AS m \
-         FROM compute_instances WHERE project_id = $1 AND deleted = 0",
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(vcpus), 0) AS BIGINT) AS c, \
+         CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS m FROM compute_instances WHERE project_id = $1 AND deleted = 0",
     )
     .bind(project)
     .fetch_one(db.reader())

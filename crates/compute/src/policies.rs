@@ -39,6 +39,10 @@ pub mod names {
     pub const HYPERVISORS_STATISTICS: &str = "os_compute_api:os-hypervisors:statistics";
     pub const HYPERVISORS_SHOW: &str = "os_compute_api:os-hypervisors:show";
     pub const HYPERVISORS_UPTIME: &str = "os_compute_api:os-hypervisors:uptime";
+    pub const LIMITS: &str = "os_compute_api:limits";
+    pub const LIMITS_OTHER_PROJECT: &str = "os_compute_api:limits:other_project";
+    pub const AVAILABILITY_ZONE_LIST: &str = "os_compute_api:os-availability-zone:list";
+    pub const AVAILABILITY_ZONE_DETAIL: &str = "os_compute_api:os-availability-zone:detail";
 }
 
 /// Every rule, in registration order.
@@ -289,6 +293,38 @@ pub static DEFAULTS: &[RuleDefault] = &[
         description: "Show the uptime of a hypervisor",
         scope_types: &[ScopeType::Project],
         operations: &[("GET", "/os-hypervisors/{hypervisor_id}/uptime")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:limits",
+        check_str: "@",
+        description: "Show rate and absolute limits for the current user project",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/limits")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:limits:other_project",
+        check_str: "role:admin",
+        description: "Show rate and absolute limits of another project",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/limits")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-availability-zone:list",
+        check_str: "@",
+        description: "List availability zone information without host information",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-availability-zone")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-availability-zone:detail",
+        check_str: "role:admin",
+        description: "List detailed availability zone information with host information",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-availability-zone/detail")],
         deprecated_rule: None,
     },
 ];

@@ -7,6 +7,7 @@ mod concurrency;
 mod flavors;
 mod hosts;
 mod keypairs;
+mod limits;
 mod servers;
 mod services;
 mod versions;

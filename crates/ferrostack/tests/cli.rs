@@ -46,7 +46,7 @@ fn migrate_bootstrap_and_rotate_on_a_fresh_data_dir() {
 async fn up_writes_clouds_yaml_serves_health_and_metrics_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let (env, pg) = process::database_env().await;
-    let up = process::up(dir.path(), &env);
+    let mut up = process::up(dir.path(), &env);
     assert!(up
         .stdout
         .iter()
@@ -77,14 +77,14 @@ async fn up_writes_clouds_yaml_serves_health_and_metrics_and_restarts() {
     assert_eq!(doc["openapi"], "3.0.3");
     assert_eq!(doc["paths"]["/v3/users/{user_id}"]["get"]["operationId"], "identity:get_user");
 
-    let status = process::terminate(up.child);
+    let status = up.terminate();
     assert!(status.success(), "SIGTERM is a clean stop: {status}");
 
     // A second start reuses the database, keys and password: the old token still works.
-    let up = process::up(dir.path(), &env);
+    let mut up = process::up(dir.path(), &env);
     assert_eq!(process::admin_password(dir.path()), password);
     let r = client.get(format!("{}/identity/v3/users", up.url)).header("X-Auth-Token", &token).send().await.unwrap();
     assert_eq!(r.status(), 200, "a token from the first run is valid after a restart");
-    process::terminate(up.child);
+    up.terminate();
     process::drop_database(pg).await;
 }

@@ -43,8 +43,8 @@ impl Rig {
         process::up_on(self.dir.path(), &self.listen, &env)
     }
 
-    fn agent(&self) -> Child {
-        Command::new(process::BIN)
+    fn agent(&self) -> AgentProcess {
+        let child = Command::new(process::BIN)
             .args(["agent", "--controller", &self.url, "--host", "crash-host"])
             .env("FERROSTACK_AGENT_PASSWORD", process::admin_password(self.dir.path()))
             .env("FERROSTACK_AGENT__REPORT_INTERVAL", "1")
@@ -53,7 +53,8 @@ impl Rig {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("spawn ferrostack agent")
+            .expect("spawn ferrostack agent");
+        AgentProcess(child)
     }
 
     async fn token(&self) -> String {
@@ -153,22 +154,25 @@ impl Rig {
     }
 }
 
-fn wait_exit(up: process::Up, what: &str) {
-    let mut child = up.child;
+fn wait_exit(mut up: process::Up, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
+        if up.child.try_wait().unwrap().is_some() {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    child.kill().unwrap();
     panic!("the controller did not die at {what}");
 }
 
-fn stop(mut child: Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
+/// The agent process, ended (SIGKILL) when the test ends, passed or not.
+struct AgentProcess(Child);
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 async fn crash_during_create(step: &str) {
@@ -179,7 +183,7 @@ async fn crash_during_create(step: &str) {
     let id = rig.boot(&image).await;
     wait_exit(up, step);
 
-    let up = rig.up(None);
+    let mut up = rig.up(None);
     rig.until("the server to become ACTIVE", || async { rig.server(&id).await.1["server"]["status"] == "ACTIVE" })
         .await;
     let allocs = rig.allocations(&id).await;
@@ -187,32 +191,32 @@ async fn crash_during_create(step: &str) {
     let (_, a) = allocs.as_object().unwrap().iter().next().unwrap();
     assert_eq!(a["resources"], json!({"VCPU": 1, "MEMORY_MB": 256, "DISK_GB": 1}), "after a crash at {step}");
     rig.until("the agent to run exactly the server", || async { rig.reported().await == [id.clone()] }).await;
-    stop(agent);
-    process::terminate(up.child);
+    drop(agent);
+    up.terminate();
     process::drop_database(rig.pg).await;
 }
 
 async fn crash_during_delete(step: &str) {
     let rig = Rig::new().await;
-    let up = rig.up(None);
+    let mut up = rig.up(None);
     let agent = rig.agent();
     let image = rig.prepare().await;
     let id = rig.boot(&image).await;
     rig.until("the server to become ACTIVE", || async { rig.server(&id).await.1["server"]["status"] == "ACTIVE" })
         .await;
-    process::terminate(up.child);
+    up.terminate();
 
     let up = rig.up(Some(format!("workflow:server_delete:{step}")));
     let (s, _) = rig.call(reqwest::Method::DELETE, &format!("/compute/v2.1/servers/{id}"), None).await;
     assert_eq!(s, 204);
     wait_exit(up, step);
 
-    let up = rig.up(None);
+    let mut up = rig.up(None);
     rig.until("the server to be gone", || async { rig.server(&id).await.0 == 404 }).await;
     assert_eq!(rig.allocations(&id).await, json!({}), "after a crash at {step}");
     rig.until("the agent to run nothing", || async { rig.reported().await.is_empty() }).await;
-    stop(agent);
-    process::terminate(up.child);
+    drop(agent);
+    up.terminate();
     process::drop_database(rig.pg).await;
 }
 

@@ -53,16 +53,16 @@ async fn kill_9_during_user_creates_loses_no_acknowledged_write() {
             break;
         }
     }
-    let mut child = up.child;
-    child.kill().unwrap(); // SIGKILL, on the pid we started
-    child.wait().unwrap();
+    let mut up = up;
+    up.child.kill().unwrap(); // SIGKILL, on the pid we started
+    up.child.wait().unwrap();
     for w in workers {
         w.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 40);
 
-    let up = process::up(dir.path(), &env);
+    let mut up = process::up(dir.path(), &env);
     let token = process::admin_token(&client, &up.url, &password).await;
     let users: Value = client
         .get(format!("{}/identity/v3/users", up.url))
@@ -87,7 +87,7 @@ async fn kill_9_during_user_creates_loses_no_acknowledged_write() {
         let r = client.post(format!("{}/identity/v3/auth/tokens", up.url)).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 201, "user {name} authenticates after the crash");
     }
-    process::terminate(up.child);
+    up.terminate();
     if testkit::backend() != "postgres" {
         let db = db::Db::connect(&format!("sqlite://{}/ferrostack.db", dir.path().display()), 2).await.unwrap();
         let check: String = db::sqlx::query_scalar("PRAGMA integrity_check").fetch_one(db.reader()).await.unwrap();

@@ -21,8 +21,8 @@ async fn validate(client: &reqwest::Client, url: &str, auth: &str, subject: &str
 async fn a_token_revoked_on_one_controller_is_refused_by_another() {
     let dir = tempfile::tempdir().unwrap();
     let (env, pg) = process::database_env().await;
-    let a = process::up(dir.path(), &env);
-    let b = process::up(dir.path(), &env);
+    let mut a = process::up(dir.path(), &env);
+    let mut b = process::up(dir.path(), &env);
     let client = reqwest::Client::new();
     let password = process::admin_password(dir.path());
     let observer = process::admin_token(&client, &a.url, &password).await;
@@ -47,7 +47,7 @@ async fn a_token_revoked_on_one_controller_is_refused_by_another() {
         }
     }
     assert_eq!(validate(&client, &b.url, &observer, &observer).await, 200, "other tokens stay valid");
-    process::terminate(a.child);
-    process::terminate(b.child);
+    a.terminate();
+    b.terminate();
     process::drop_database(pg).await;
 }

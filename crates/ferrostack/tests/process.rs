@@ -13,6 +13,23 @@ pub struct Up {
     pub stdout: Vec<String>,
 }
 
+impl Up {
+    /// SIGTERM, and the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        terminate(&mut self.child)
+    }
+}
+
+/// A test that fails midway still ends the process it started.
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Starts `ferrostack up` on a free port; returns once it printed its exports.
 pub fn up(data_dir: &Path, envs: &[(String, String)]) -> Up {
     up_on(data_dir, "127.0.0.1:0", envs)
@@ -87,7 +104,7 @@ pub async fn admin_token(client: &reqwest::Client, url: &str, password: &str) ->
 }
 
 /// SIGTERM, and the exit status.
-pub fn terminate(mut child: Child) -> std::process::ExitStatus {
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let pid = child.id() as i32;
     Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

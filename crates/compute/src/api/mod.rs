@@ -5,6 +5,7 @@
 mod agents;
 mod flavors;
 mod keypairs;
+mod limits;
 mod servers;
 mod services;
 
@@ -55,6 +56,9 @@ pub fn router(c: Arc<Compute>) -> Router {
         .route("/os-hypervisors/statistics", get(services::hypervisor_statistics))
         .route("/os-hypervisors/{id}", get(services::hypervisor_show))
         .route("/os-hypervisors/{id}/uptime", get(services::hypervisor_uptime))
+        .route("/limits", get(limits::limits))
+        .route("/os-availability-zone", get(limits::zone_list))
+        .route("/os-availability-zone/detail", get(limits::zone_detail))
         .route("/os-keypairs", get(keypairs::list).post(keypairs::create))
         .route("/os-keypairs/{name}", get(keypairs::show).delete(keypairs::delete))
         .fallback(not_found)
