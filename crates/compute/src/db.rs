@@ -24,8 +24,8 @@ pub static MIGRATIONS: &[db::MigrationSet] = &[
     db::MigrationSet {
         version: 4002,
         description: "compute instances",
-        sqlite: include_str!("../migrations/4002_instances.sqlite.sql"),
-        postgres: include_str!("../migrations/4002_instances.postgres.sql"),
+        sqlite: include_str!("../migrations/4002_instances.sql"),
+        postgres: include_str!("../migrations/4002_instances.sql"),
     },
     db::MigrationSet {
         version: 4003,

@@ -4,8 +4,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use testkit::TestCloud;
 
-pub const PASSWORD: &str = "persona-password";
-
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
@@ -95,27 +93,12 @@ impl Nova {
     // ---------- identity fixtures ----------
 
     pub async fn project(&self, prefix: &str) -> String {
-        self.cloud.create(&self.admin, "/projects", "project", json!({"name": unique(prefix)})).await["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.cloud.project(&self.admin, prefix).await
     }
 
     /// A new user with `role` on `project`; returns (token, user id).
     pub async fn persona(&self, project: &str, role: &str) -> (String, String) {
-        let name = unique(role);
-        let user = self.cloud.create(&self.admin, "/users", "user", json!({"name": name, "password": PASSWORD})).await
-            ["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let resp = self.cloud.request(Method::GET, &format!("/roles?name={role}"), Some(&self.admin)).send().await;
-        let v: Value = resp.unwrap().json().await.unwrap();
-        let role_id = v["roles"][0]["id"].as_str().unwrap().to_string();
-        let path = format!("/projects/{project}/users/{user}/roles/{role_id}");
-        let resp = self.cloud.request(Method::PUT, &path, Some(&self.admin)).send().await.unwrap();
-        assert_eq!(resp.status(), 204, "PUT {path}");
-        (self.cloud.token(&name, PASSWORD, json!({"project": {"id": project}})).await.0, user)
+        self.cloud.persona(&self.admin, project, role).await
     }
 }
 

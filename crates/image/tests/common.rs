@@ -1,14 +1,8 @@
 //! A cloud with personas for the image tests, and request helpers.
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 use testkit::TestCloud;
-
-pub const PASSWORD: &str = "persona-password";
-
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
-}
 
 pub struct Resp {
     pub status: u16,
@@ -147,27 +141,12 @@ impl Im {
     // ---------- identity fixtures ----------
 
     pub async fn project(&self, prefix: &str) -> String {
-        self.cloud.create(&self.admin, "/projects", "project", json!({"name": unique(prefix)})).await["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.cloud.project(&self.admin, prefix).await
     }
 
     /// A new user with `role` on `project`; returns a token scoped to it.
     pub async fn persona(&self, project: &str, role: &str) -> String {
-        let name = unique(role);
-        let user = self.cloud.create(&self.admin, "/users", "user", json!({"name": name, "password": PASSWORD})).await
-            ["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let resp = self.cloud.request(Method::GET, &format!("/roles?name={role}"), Some(&self.admin)).send().await;
-        let v: Value = resp.unwrap().json().await.unwrap();
-        let role_id = v["roles"][0]["id"].as_str().unwrap().to_string();
-        let path = format!("/projects/{project}/users/{user}/roles/{role_id}");
-        let resp = self.cloud.request(Method::PUT, &path, Some(&self.admin)).send().await.unwrap();
-        assert_eq!(resp.status(), 204, "PUT {path}");
-        self.cloud.token(&name, PASSWORD, json!({"project": {"id": project}})).await.0
+        self.cloud.persona(&self.admin, project, role).await.0
     }
 }
 

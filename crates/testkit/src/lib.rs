@@ -209,6 +209,30 @@ impl TestCloud {
         self.token("admin", ADMIN_PASSWORD, json!({"system": {"all": true}})).await.0
     }
 
+    /// A new project named `<prefix>-<random>`; returns its id.
+    pub async fn project(&self, admin: &str, prefix: &str) -> String {
+        let name = format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        self.create(admin, "/projects", "project", json!({"name": name})).await["id"].as_str().unwrap().to_string()
+    }
+
+    /// A new user with `role` on `project`; returns a token scoped to the
+    /// project and the user's id.
+    pub async fn persona(&self, admin: &str, project: &str, role: &str) -> (String, String) {
+        const PASSWORD: &str = "persona-password";
+        let name = format!("{role}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let user = self.create(admin, "/users", "user", json!({"name": name, "password": PASSWORD})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let resp = self.request(Method::GET, &format!("/roles?name={role}"), Some(admin)).send().await;
+        let v: Value = resp.unwrap().json().await.unwrap();
+        let role_id = v["roles"][0]["id"].as_str().unwrap().to_string();
+        let path = format!("/projects/{project}/users/{user}/roles/{role_id}");
+        let resp = self.request(Method::PUT, &path, Some(admin)).send().await.unwrap();
+        assert_eq!(resp.status(), 204, "PUT {path}");
+        (self.token(&name, PASSWORD, json!({"project": {"id": project}})).await.0, user)
+    }
+
     /// POSTs `body` to `path` as `token`, expects 201, returns the object under `key`.
     pub async fn create(&self, token: &str, path: &str, key: &str, body: Value) -> Value {
         let resp = self.request(Method::POST, path, Some(token)).json(&json!({ key: body })).send().await.unwrap();

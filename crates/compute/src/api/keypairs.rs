@@ -112,6 +112,16 @@ pub async fn create(State(c): C, mv: Mv, ctx: Auth, body: Bytes) -> ApiResult<Re
     Ok(ok(status, json!({"keypair": v})))
 }
 
+/// The user a show or delete is about (`?user_id=`, 2.10+), authorized.
+fn one_keypair_user(c: &crate::Compute, mv: Mv, ctx: &Auth, raw: Option<&str>, rule: &str) -> ApiResult<String> {
+    let mut pairs = query_pairs(raw);
+    let known: &[&str] = if mv.at(10) { &["user_id"] } else { &[] };
+    check_query(mv, &mut pairs, known, 75)?;
+    let user = target_user(mv, ctx, &pairs);
+    c.authorize(ctx, rule, &json!({"user_id": user}))?;
+    Ok(user)
+}
+
 pub async fn show(
     State(c): C,
     mv: Mv,
@@ -119,11 +129,7 @@ pub async fn show(
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let mut pairs = query_pairs(raw.as_deref());
-    let known: &[&str] = if mv.at(10) { &["user_id"] } else { &[] };
-    check_query(mv, &mut pairs, known, 75)?;
-    let user = target_user(mv, &ctx, &pairs);
-    c.authorize(&ctx, names::KEYPAIRS_SHOW, &json!({"user_id": user}))?;
+    let user = one_keypair_user(&c, mv, &ctx, raw.as_deref(), names::KEYPAIRS_SHOW)?;
     let k = c.keypair(&user, &name).await?;
     Ok(ok(StatusCode::OK, json!({"keypair": show_view(mv, &k)})))
 }
@@ -135,11 +141,7 @@ pub async fn delete(
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let mut pairs = query_pairs(raw.as_deref());
-    let known: &[&str] = if mv.at(10) { &["user_id"] } else { &[] };
-    check_query(mv, &mut pairs, known, 75)?;
-    let user = target_user(mv, &ctx, &pairs);
-    c.authorize(&ctx, names::KEYPAIRS_DELETE, &json!({"user_id": user}))?;
+    let user = one_keypair_user(&c, mv, &ctx, raw.as_deref(), names::KEYPAIRS_DELETE)?;
     c.delete_keypair(&user, &name).await?;
     Ok(if mv.at(2) { StatusCode::NO_CONTENT } else { StatusCode::ACCEPTED }.into_response())
 }
