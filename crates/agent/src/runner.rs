@@ -152,7 +152,9 @@ impl Agent {
                 let token = token.clone();
                 tokio::spawn(async move {
                     let result = me.execute(&drivers, &c).await;
-                    for attempt in 0..5u64 {
+                    // A result the controller never got leaves its step waiting;
+                    // keep trying for about two minutes.
+                    for attempt in 0..30u64 {
                         let sent = me
                             .client
                             .post(me.url(&format!("/commands/{}", c.seq)))
@@ -167,7 +169,7 @@ impl Agent {
                             }
                             Err(e) => tracing::warn!(seq = c.seq, error = %e, "cannot send a command result; retrying"),
                         }
-                        tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+                        tokio::time::sleep(Duration::from_millis((200 * (attempt + 1)).min(5000))).await;
                     }
                 });
             }

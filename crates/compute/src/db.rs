@@ -39,6 +39,12 @@ pub static MIGRATIONS: &[db::MigrationSet] = &[
         sqlite: include_str!("../migrations/4004_instance_sizes.sql"),
         postgres: include_str!("../migrations/4004_instance_sizes.sql"),
     },
+    db::MigrationSet {
+        version: 4005,
+        description: "agent command sequence numbers in commit order",
+        sqlite: include_str!("../migrations/4005_command_seq.sql"),
+        postgres: include_str!("../migrations/4005_command_seq.sql"),
+    },
 ];
 
 fn e(err: sqlx::Error) -> DbError {
@@ -482,26 +488,52 @@ pub async fn report_node(db: &Db, service: &Service, n: &virt::NodeResources) ->
 }
 
 /// Queues a command for an agent; a second call with the same key queues
-/// nothing and answers the first one's sequence number.
+/// nothing and answers the first one's sequence number. Sequence numbers
+/// come from one counter row updated in the same transaction, so commands
+/// become visible in sequence order: an agent that saw command N has seen
+/// every command before N (a plain sequence could commit out of order on
+/// PostgreSQL, and an agent polling "after N" would miss the late one).
 pub async fn insert_command(db: &Db, agent: &str, host: &str, key: &str, body: &str) -> DbResult<i64> {
-    sqlx::query(
-        "INSERT INTO compute_agent_commands (agent, host, idempotency_key, body, state, result, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'pending', NULL, $5, NULL) ON CONFLICT (idempotency_key) DO NOTHING",
+    let existing = |conn| {
+        sqlx::query("SELECT seq FROM compute_agent_commands WHERE idempotency_key = $1").bind(key).fetch_optional(conn)
+    };
+    if let Some(r) = existing(db.writer()).await.map_err(e)? {
+        return Ok(get_i(&r, "seq"));
+    }
+    let mut tx = db.writer().begin().await.map_err(e)?;
+    let r = sqlx::query("UPDATE compute_agent_seq SET seq = seq + 1 WHERE id = 1 RETURNING seq")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(e)?;
+    let seq = get_i(&r, "seq");
+    let inserted = sqlx::query(
+        "INSERT INTO compute_agent_commands (seq, agent, host, idempotency_key, body, state, result, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', NULL, $6, NULL)",
     )
+    .bind(seq)
     .bind(agent)
     .bind(host)
     .bind(key)
     .bind(body)
     .bind(now())
-    .execute(db.writer())
-    .await
-    .map_err(e)?;
-    let row = sqlx::query("SELECT seq FROM compute_agent_commands WHERE idempotency_key = $1")
-        .bind(key)
-        .fetch_one(db.writer())
-        .await
-        .map_err(e)?;
-    Ok(get_i(&row, "seq"))
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Ok(_) => {
+            tx.commit().await.map_err(e)?;
+            Ok(seq)
+        }
+        Err(err) => {
+            drop(tx);
+            match DbError::from_sqlx(err) {
+                // Another controller queued the same command meanwhile.
+                DbError::Conflict => {
+                    Ok(get_i(&existing(db.writer()).await.map_err(e)?.ok_or(DbError::Conflict)?, "seq"))
+                }
+                other => Err(other),
+            }
+        }
+    }
 }
 
 /// Pending commands of an agent after `after`: (seq, host, body).
