@@ -46,6 +46,10 @@ pub enum Action {
     Suspend { uuid: String },
     Resume { uuid: String },
     ConsoleOutput { uuid: String },
+    Rescue { uuid: String, image_ref: String },
+    Unrescue { uuid: String },
+    Resize { spec: InstanceSpec },
+    TriggerCrashDump { uuid: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

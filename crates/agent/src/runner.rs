@@ -201,6 +201,13 @@ impl Agent {
             Action::Unpause { uuid } => done(d.unpause(uuid).await),
             Action::Suspend { uuid } => done(d.suspend(uuid).await),
             Action::Resume { uuid } => done(d.resume(uuid).await),
+            Action::Rescue { uuid, image_ref } => done(d.rescue(uuid, image_ref).await),
+            Action::Unrescue { uuid } => done(d.unrescue(uuid).await),
+            Action::Resize { spec } => done(d.resize(spec).await),
+            Action::TriggerCrashDump { uuid } => match d.trigger_crash_dump(uuid).await {
+                Ok(()) => CommandResult { error: None, instance: None, output: None },
+                Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+            },
             Action::ConsoleOutput { uuid } => match d.console_output(uuid).await {
                 Ok(out) => CommandResult { error: None, instance: None, output: Some(out) },
                 Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },

@@ -139,6 +139,11 @@ fn check_at(v: &Value, s: &Value, path: &mut Vec<String>) -> Result<(), String> 
                     });
                 }
             }
+            if let Some(max) = s.get("maxProperties").and_then(Value::as_u64) {
+                if (o.len() as u64) > max {
+                    return Err(format!("{} has too many properties", repr(v)));
+                }
+            }
             let props = s.get("properties").and_then(Value::as_object);
             let patterns = s.get("patternProperties").and_then(Value::as_object);
             let mut extra = Vec::new();

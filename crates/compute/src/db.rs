@@ -45,6 +45,12 @@ pub static MIGRATIONS: &[db::MigrationSet] = &[
         sqlite: include_str!("../migrations/4005_command_seq.sql"),
         postgres: include_str!("../migrations/4005_command_seq.sql"),
     },
+    db::MigrationSet {
+        version: 4006,
+        description: "server actions, migrations, server groups, aggregates and quotas",
+        sqlite: include_str!("../migrations/4006_actions.sqlite.sql"),
+        postgres: include_str!("../migrations/4006_actions.postgres.sql"),
+    },
 ];
 
 fn e(err: sqlx::Error) -> DbError {
@@ -598,7 +604,7 @@ pub async fn command_state(db: &Db, seq: i64) -> DbResult<Option<(String, Option
 const INSTANCE_COLUMNS: &str = "uuid, name, hostname, project_id, user_id, image_ref, flavor, key_name, key_data, \
      user_data, metadata, availability_zone, host, node, vm_state, task_state, power_state, launch_index, \
      reservation_id, description, scheduler_hints, fault, launched_at, terminated_at, created_at, updated_at, \
-     deleted, deleted_at";
+     deleted, deleted_at, locked_by, tags, system_metadata, old_flavor, new_flavor";
 
 fn instance(r: &AnyRow) -> Instance {
     Instance {
@@ -639,13 +645,18 @@ fn instance(r: &AnyRow) -> Instance {
         updated_at: get_os(r, "updated_at"),
         deleted: get_i(r, "deleted") != 0,
         deleted_at: get_os(r, "deleted_at"),
+        locked_by: get_os(r, "locked_by"),
+        tags: serde_json::from_str(&get_s(r, "tags")).unwrap_or_default(),
+        system_metadata: serde_json::from_str(&get_s(r, "system_metadata")).unwrap_or_default(),
+        old_flavor: get_os(r, "old_flavor").and_then(|f| serde_json::from_str(&f).ok()),
+        new_flavor: get_os(r, "new_flavor").and_then(|f| serde_json::from_str(&f).ok()),
     }
 }
 
 pub async fn insert_instance(conn: &mut sqlx::AnyConnection, i: &Instance) -> DbResult<()> {
     sqlx::query(&format!(
-        "INSERT INTO compute_instances ({INSTANCE_COLUMNS}, vcpus, memory_mb) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
+        "INSERT INTO compute_instances ({INSTANCE_COLUMNS}, vcpus, memory_mb) VALUES ({})",
+        (1..=35).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
     ))
     .bind(&i.uuid)
     .bind(&i.name)
@@ -675,6 +686,11 @@ pub async fn insert_instance(conn: &mut sqlx::AnyConnection, i: &Instance) -> Db
     .bind(i.updated_at.as_deref())
     .bind(i.deleted as i64)
     .bind(i.deleted_at.as_deref())
+    .bind(i.locked_by.as_deref())
+    .bind(serde_json::to_string(&i.tags).expect("tags serialize"))
+    .bind(serde_json::to_string(&i.system_metadata).expect("metadata serializes"))
+    .bind(i.old_flavor.as_ref().map(|f| serde_json::to_string(f).expect("flavor serializes")))
+    .bind(i.new_flavor.as_ref().map(|f| serde_json::to_string(f).expect("flavor serializes")))
     .bind(i.flavor.vcpus)
     .bind(i.flavor.memory_mb)
     .execute(conn)
@@ -902,4 +918,220 @@ pub async fn instances_page(
     }
     let rows = q.bind(limit).fetch_all(db.reader()).await.map_err(e)?;
     Ok(rows.iter().map(instance).collect())
+}
+
+// ---------- instance state changes ----------
+
+/// Moves an instance that is still in (`vm_state`, `task_state`) to
+/// `new_task`; false when something else changed it first.
+pub async fn begin_task(
+    conn: &mut sqlx::AnyConnection,
+    uuid: &str,
+    vm_state: &str,
+    task_state: Option<&str>,
+    new_task: Option<&str>,
+) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE compute_instances SET task_state = $1, updated_at = $2 WHERE uuid = $3 AND deleted = 0 \
+         AND vm_state = $4 AND COALESCE(task_state, '') = $5",
+    )
+    .bind(new_task)
+    .bind(now())
+    .bind(uuid)
+    .bind(vm_state)
+    .bind(task_state.unwrap_or(""))
+    .execute(conn)
+    .await
+    .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Ends the task `task` (None: no task) of an instance: its new vm_state
+/// and power state; false when the instance moved on (deleted, or another
+/// task took over).
+pub async fn finish_task(
+    db: &Db,
+    uuid: &str,
+    task: Option<&str>,
+    vm_state: &str,
+    power_state: Option<i64>,
+) -> DbResult<bool> {
+    let r = sqlx::query(
+        "UPDATE compute_instances SET vm_state = $1, task_state = NULL, power_state = COALESCE($2, power_state), \
+         updated_at = $3 WHERE uuid = $4 AND deleted = 0 AND COALESCE(task_state, '') = $5",
+    )
+    .bind(vm_state)
+    .bind(power_state)
+    .bind(now())
+    .bind(uuid)
+    .bind(task.unwrap_or(""))
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Sets vm_state and clears the task whatever they were (`os-resetState`).
+pub async fn reset_state(conn: &mut sqlx::AnyConnection, uuid: &str, vm_state: &str) -> DbResult<()> {
+    sqlx::query("UPDATE compute_instances SET vm_state = $1, task_state = NULL, updated_at = $2 WHERE uuid = $3")
+        .bind(vm_state)
+        .bind(now())
+        .bind(uuid)
+        .execute(conn)
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
+/// Writes the editable fields of an instance as `i` has them.
+pub async fn save_instance_fields(conn: &mut sqlx::AnyConnection, i: &Instance) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE compute_instances SET name = $1, description = $2, hostname = $3, metadata = $4, tags = $5, \
+         system_metadata = $6, locked_by = $7, updated_at = $8 WHERE uuid = $9",
+    )
+    .bind(&i.name)
+    .bind(i.description.as_deref())
+    .bind(&i.hostname)
+    .bind(serde_json::to_string(&i.metadata).expect("metadata serializes"))
+    .bind(serde_json::to_string(&i.tags).expect("tags serialize"))
+    .bind(serde_json::to_string(&i.system_metadata).expect("metadata serializes"))
+    .bind(i.locked_by.as_deref())
+    .bind(now())
+    .bind(&i.uuid)
+    .execute(conn)
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+/// Writes where an instance runs and with which flavors (resize and
+/// migration steps).
+pub async fn save_placement(db: &Db, i: &Instance) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE compute_instances SET host = $1, node = $2, flavor = $3, old_flavor = $4, new_flavor = $5, \
+         vcpus = $6, memory_mb = $7, system_metadata = $8, updated_at = $9 WHERE uuid = $10",
+    )
+    .bind(i.host.as_deref())
+    .bind(i.node.as_deref())
+    .bind(serde_json::to_string(&i.flavor).expect("flavor serializes"))
+    .bind(i.old_flavor.as_ref().map(|f| serde_json::to_string(f).expect("flavor serializes")))
+    .bind(i.new_flavor.as_ref().map(|f| serde_json::to_string(f).expect("flavor serializes")))
+    .bind(i.flavor.vcpus)
+    .bind(i.flavor.memory_mb)
+    .bind(serde_json::to_string(&i.system_metadata).expect("metadata serializes"))
+    .bind(now())
+    .bind(&i.uuid)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+// ---------- instance actions ----------
+
+/// One entry of `os-instance-actions`, with its events.
+#[derive(Clone, Debug)]
+pub struct InstanceAction {
+    pub instance_uuid: String,
+    pub request_id: String,
+    pub action: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub start_time: String,
+    pub message: Option<String>,
+    pub updated_at: String,
+    pub events: Vec<serde_json::Value>,
+}
+
+fn instance_action(r: &AnyRow) -> InstanceAction {
+    InstanceAction {
+        instance_uuid: get_s(r, "instance_uuid"),
+        request_id: get_s(r, "request_id"),
+        action: get_s(r, "action"),
+        user_id: get_s(r, "user_id"),
+        project_id: get_s(r, "project_id"),
+        start_time: get_s(r, "start_time"),
+        message: get_os(r, "message"),
+        updated_at: get_s(r, "updated_at"),
+        events: serde_json::from_str(&get_s(r, "events")).unwrap_or_default(),
+    }
+}
+
+pub async fn insert_action(
+    conn: &mut sqlx::AnyConnection,
+    uuid: &str,
+    request_id: &str,
+    action: &str,
+    user_id: &str,
+    project_id: &str,
+) -> DbResult<()> {
+    let now = now();
+    sqlx::query(
+        "INSERT INTO compute_instance_actions (instance_uuid, request_id, action, user_id, project_id, start_time, \
+         updated_at, events) VALUES ($1, $2, $3, $4, $5, $6, $6, '[]') ON CONFLICT (instance_uuid, request_id) DO NOTHING",
+    )
+    .bind(uuid)
+    .bind(request_id)
+    .bind(action)
+    .bind(user_id)
+    .bind(project_id)
+    .bind(&now)
+    .execute(conn)
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+/// Records how one event of an action went (replacing an earlier record
+/// of the same event, as a repeated step writes it again); an error also
+/// becomes the action's message.
+pub async fn action_event(
+    db: &Db,
+    uuid: &str,
+    request_id: &str,
+    event: &str,
+    host: Option<&str>,
+    error: Option<&str>,
+) -> DbResult<()> {
+    let mut tx = db.writer().begin().await.map_err(e)?;
+    let row = sqlx::query("SELECT events FROM compute_instance_actions WHERE instance_uuid = $1 AND request_id = $2")
+        .bind(uuid)
+        .bind(request_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(e)?;
+    let Some(row) = row else { return Ok(()) };
+    let mut events: Vec<serde_json::Value> = serde_json::from_str(&get_s(&row, "events")).unwrap_or_default();
+    events.retain(|v| v["event"] != event);
+    let now = now();
+    events.push(serde_json::json!({
+        "event": event, "start_time": now, "finish_time": now,
+        "result": if error.is_some() { "Error" } else { "Success" },
+        "traceback": error, "host": host, "details": error,
+    }));
+    sqlx::query(
+        "UPDATE compute_instance_actions SET events = $1, updated_at = $2, finish_time = $2, \
+         message = COALESCE($3, message) WHERE instance_uuid = $4 AND request_id = $5",
+    )
+    .bind(serde_json::Value::from(events).to_string())
+    .bind(&now)
+    .bind(error.map(|_| "Error"))
+    .bind(uuid)
+    .bind(request_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(e)?;
+    tx.commit().await.map_err(e)
+}
+
+/// An instance's actions, newest first.
+pub async fn instance_actions(db: &Db, uuid: &str) -> DbResult<Vec<InstanceAction>> {
+    let rows = sqlx::query(
+        "SELECT * FROM compute_instance_actions WHERE instance_uuid = $1 ORDER BY start_time DESC, request_id DESC",
+    )
+    .bind(uuid)
+    .fetch_all(db.reader())
+    .await
+    .map_err(e)?;
+    Ok(rows.iter().map(instance_action).collect())
 }

@@ -7,6 +7,7 @@
 //! their typed in-process interfaces and runs its multi-step operations on
 //! the `workflow` engine; it must not read other services' tables.
 
+pub mod actions;
 pub mod config;
 pub mod core;
 pub mod db;

@@ -134,4 +134,13 @@ pub struct Instance {
     pub updated_at: Option<String>,
     pub deleted: bool,
     pub deleted_at: Option<String>,
+    /// `owner` or `admin` while locked.
+    pub locked_by: Option<String>,
+    pub tags: Vec<String>,
+    /// Nova's system metadata: `locked_reason`, `old_vm_state`, the
+    /// password the guest posted, ...
+    pub system_metadata: BTreeMap<String, String>,
+    /// The flavors of a resize that is not confirmed or reverted yet.
+    pub old_flavor: Option<InstanceFlavor>,
+    pub new_flavor: Option<InstanceFlavor>,
 }

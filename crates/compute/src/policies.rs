@@ -43,6 +43,81 @@ pub mod names {
     pub const LIMITS_OTHER_PROJECT: &str = "os_compute_api:limits:other_project";
     pub const AVAILABILITY_ZONE_LIST: &str = "os_compute_api:os-availability-zone:list";
     pub const AVAILABILITY_ZONE_DETAIL: &str = "os_compute_api:os-availability-zone:detail";
+    pub const SERVERS_UPDATE: &str = "os_compute_api:servers:update";
+    pub const SERVERS_START: &str = "os_compute_api:servers:start";
+    pub const SERVERS_STOP: &str = "os_compute_api:servers:stop";
+    pub const SERVERS_REBOOT: &str = "os_compute_api:servers:reboot";
+    pub const SERVERS_RESIZE: &str = "os_compute_api:servers:resize";
+    pub const SERVERS_CONFIRM_RESIZE: &str = "os_compute_api:servers:confirm_resize";
+    pub const SERVERS_REVERT_RESIZE: &str = "os_compute_api:servers:revert_resize";
+    pub const SERVERS_REBUILD: &str = "os_compute_api:servers:rebuild";
+    pub const SERVERS_CREATE_IMAGE: &str = "os_compute_api:servers:create_image";
+    pub const SERVERS_TRIGGER_CRASH_DUMP: &str = "os_compute_api:servers:trigger_crash_dump";
+    pub const SERVERS_CREATE_FORCED_HOST: &str = "os_compute_api:servers:create:forced_host";
+    pub const PAUSE: &str = "os_compute_api:os-pause-server:pause";
+    pub const UNPAUSE: &str = "os_compute_api:os-pause-server:unpause";
+    pub const SUSPEND: &str = "os_compute_api:os-suspend-server:suspend";
+    pub const RESUME: &str = "os_compute_api:os-suspend-server:resume";
+    pub const LOCK: &str = "os_compute_api:os-lock-server:lock";
+    pub const UNLOCK: &str = "os_compute_api:os-lock-server:unlock";
+    pub const UNLOCK_OVERRIDE: &str = "os_compute_api:os-lock-server:unlock:unlock_override";
+    pub const RESCUE: &str = "os_compute_api:os-rescue";
+    pub const UNRESCUE: &str = "os_compute_api:os-unrescue";
+    pub const SHELVE: &str = "os_compute_api:os-shelve:shelve";
+    pub const SHELVE_OFFLOAD: &str = "os_compute_api:os-shelve:shelve_offload";
+    pub const UNSHELVE: &str = "os_compute_api:os-shelve:unshelve";
+    pub const UNSHELVE_TO_HOST: &str = "os_compute_api:os-shelve:unshelve_to_host";
+    pub const CONSOLE_OUTPUT: &str = "os_compute_api:os-console-output";
+    pub const RESET_STATE: &str = "os_compute_api:os-admin-actions:reset_state";
+    pub const EVACUATE: &str = "os_compute_api:os-evacuate";
+    pub const MIGRATE: &str = "os_compute_api:os-migrate-server:migrate";
+    pub const MIGRATE_HOST: &str = "os_compute_api:os-migrate-server:migrate:host";
+    pub const MIGRATE_LIVE: &str = "os_compute_api:os-migrate-server:migrate_live";
+    pub const MIGRATE_LIVE_HOST: &str = "os_compute_api:os-migrate-server:migrate_live:host";
+    pub const METADATA_INDEX: &str = "os_compute_api:server-metadata:index";
+    pub const METADATA_SHOW: &str = "os_compute_api:server-metadata:show";
+    pub const METADATA_CREATE: &str = "os_compute_api:server-metadata:create";
+    pub const METADATA_UPDATE_ALL: &str = "os_compute_api:server-metadata:update_all";
+    pub const METADATA_UPDATE: &str = "os_compute_api:server-metadata:update";
+    pub const METADATA_DELETE: &str = "os_compute_api:server-metadata:delete";
+    pub const TAGS_INDEX: &str = "os_compute_api:os-server-tags:index";
+    pub const TAGS_SHOW: &str = "os_compute_api:os-server-tags:show";
+    pub const TAGS_UPDATE: &str = "os_compute_api:os-server-tags:update";
+    pub const TAGS_UPDATE_ALL: &str = "os_compute_api:os-server-tags:update_all";
+    pub const TAGS_DELETE: &str = "os_compute_api:os-server-tags:delete";
+    pub const TAGS_DELETE_ALL: &str = "os_compute_api:os-server-tags:delete_all";
+    pub const INSTANCE_ACTIONS_LIST: &str = "os_compute_api:os-instance-actions:list";
+    pub const INSTANCE_ACTIONS_SHOW: &str = "os_compute_api:os-instance-actions:show";
+    pub const INSTANCE_ACTIONS_EVENTS: &str = "os_compute_api:os-instance-actions:events";
+    pub const EXTERNAL_EVENTS: &str = "os_compute_api:os-server-external-events:create";
+    pub const MIGRATIONS_INDEX: &str = "os_compute_api:os-migrations:index";
+    pub const SERVER_MIGRATIONS: &str = "os_compute_api:servers:migrations:index";
+    pub const PASSWORD_SHOW: &str = "os_compute_api:os-server-password:show";
+    pub const PASSWORD_CLEAR: &str = "os_compute_api:os-server-password:clear";
+    pub const DIAGNOSTICS: &str = "os_compute_api:os-server-diagnostics";
+    pub const SERVER_GROUPS_INDEX: &str = "os_compute_api:os-server-groups:index";
+    pub const SERVER_GROUPS_INDEX_ALL: &str = "os_compute_api:os-server-groups:index:all_projects";
+    pub const SERVER_GROUPS_SHOW: &str = "os_compute_api:os-server-groups:show";
+    pub const SERVER_GROUPS_CREATE: &str = "os_compute_api:os-server-groups:create";
+    pub const SERVER_GROUPS_DELETE: &str = "os_compute_api:os-server-groups:delete";
+    pub const AGGREGATES_INDEX: &str = "os_compute_api:os-aggregates:index";
+    pub const AGGREGATES_CREATE: &str = "os_compute_api:os-aggregates:create";
+    pub const AGGREGATES_SHOW: &str = "os_compute_api:os-aggregates:show";
+    pub const AGGREGATES_UPDATE: &str = "os_compute_api:os-aggregates:update";
+    pub const AGGREGATES_DELETE: &str = "os_compute_api:os-aggregates:delete";
+    pub const AGGREGATES_ADD_HOST: &str = "os_compute_api:os-aggregates:add_host";
+    pub const AGGREGATES_REMOVE_HOST: &str = "os_compute_api:os-aggregates:remove_host";
+    pub const AGGREGATES_SET_METADATA: &str = "os_compute_api:os-aggregates:set_metadata";
+    pub const QUOTA_SETS_SHOW: &str = "os_compute_api:os-quota-sets:show";
+    pub const QUOTA_SETS_UPDATE: &str = "os_compute_api:os-quota-sets:update";
+    pub const QUOTA_SETS_DEFAULTS: &str = "os_compute_api:os-quota-sets:defaults";
+    pub const QUOTA_SETS_DELETE: &str = "os_compute_api:os-quota-sets:delete";
+    pub const QUOTA_SETS_DETAIL: &str = "os_compute_api:os-quota-sets:detail";
+    pub const QUOTA_CLASS_SHOW: &str = "os_compute_api:os-quota-class-sets:show";
+    pub const QUOTA_CLASS_UPDATE: &str = "os_compute_api:os-quota-class-sets:update";
+    pub const USAGE_LIST: &str = "os_compute_api:os-simple-tenant-usage:list";
+    pub const USAGE_SHOW: &str = "os_compute_api:os-simple-tenant-usage:show";
+    pub const EXTENSIONS: &str = "os_compute_api:extensions";
 }
 
 /// Every rule, in registration order.
@@ -325,6 +400,606 @@ pub static DEFAULTS: &[RuleDefault] = &[
         description: "List detailed availability zone information with host information",
         scope_types: &[ScopeType::Project],
         operations: &[("GET", "/os-availability-zone/detail")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:update",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Update a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("PUT", "/servers/{server_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:start",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Start a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (os-start)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:stop",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Stop a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (os-stop)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:reboot",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Reboot a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (reboot)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:resize",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Resize a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (resize)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:confirm_resize",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Confirm a server resize",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (confirmResize)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:revert_resize",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Revert a server resize",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (revertResize)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:rebuild",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Rebuild a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (rebuild)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:create_image",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Create an image from a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (createImage)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:trigger_crash_dump",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Trigger a crash dump in a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (trigger_crash_dump)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:create:forced_host",
+        check_str: "role:admin",
+        description: "Create a server on a given host",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-pause-server:pause",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Pause a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (pause)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-pause-server:unpause",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Unpause a paused server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (unpause)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-suspend-server:suspend",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Suspend a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (suspend)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-suspend-server:resume",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Resume a suspended server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (resume)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-lock-server:lock",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Lock a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (lock)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-lock-server:unlock",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Unlock a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (unlock)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-lock-server:unlock:unlock_override",
+        check_str: "role:admin",
+        description: "Unlock a server locked by an administrator",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (unlock)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-rescue",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Rescue a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (rescue)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-unrescue",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Unrescue a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (unrescue)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-shelve:shelve",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Shelve a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (shelve)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-shelve:shelve_offload",
+        check_str: "role:admin",
+        description: "Shelf-offload a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (shelveOffload)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-shelve:unshelve",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Unshelve a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (unshelve)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-shelve:unshelve_to_host",
+        check_str: "role:admin",
+        description: "Unshelve a server to a given host",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (unshelve)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-console-output",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Show the console output of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (os-getConsoleOutput)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-admin-actions:reset_state",
+        check_str: "role:admin",
+        description: "Reset the state of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (os-resetState)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-evacuate",
+        check_str: "role:admin",
+        description: "Evacuate a server from a failed host",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (evacuate)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-migrate-server:migrate",
+        check_str: "(role:manager and project_id:%(project_id)s) or role:admin",
+        description: "Cold migrate a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (migrate)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-migrate-server:migrate:host",
+        check_str: "role:admin",
+        description: "Cold migrate a server to a given host",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (migrate)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-migrate-server:migrate_live",
+        check_str: "(role:manager and project_id:%(project_id)s) or role:admin",
+        description: "Live migrate a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (os-migrateLive)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-migrate-server:migrate_live:host",
+        check_str: "role:admin",
+        description: "Live migrate a server to a given host",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (os-migrateLive)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:server-metadata:index",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "List all metadata of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}/metadata")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:server-metadata:show",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "Show metadata for a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}/metadata/{key}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:server-metadata:create",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Create metadata for a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/metadata")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:server-metadata:update_all",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Replace the metadata of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("PUT", "/servers/{server_id}/metadata")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:server-metadata:update",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Update metadata of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("PUT", "/servers/{server_id}/metadata/{key}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:server-metadata:delete",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Delete metadata of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/servers/{server_id}/metadata/{key}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-tags:index",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "List all tags of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}/tags")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-tags:show",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "Check a tag of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}/tags/{tag}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-tags:update",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Add a tag to a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("PUT", "/servers/{server_id}/tags/{tag}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-tags:update_all",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Replace the tags of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("PUT", "/servers/{server_id}/tags")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-tags:delete",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Delete a tag of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/servers/{server_id}/tags/{tag}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-tags:delete_all",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Delete all tags of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/servers/{server_id}/tags")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-instance-actions:list",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "List the actions of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}/os-instance-actions")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-instance-actions:show",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "Show an action of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}/os-instance-actions/{request_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-instance-actions:events",
+        check_str: "role:admin",
+        description: "Show the events of a server action",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}/os-instance-actions/{request_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-external-events:create",
+        check_str: "role:admin or role:service",
+        description: "Send events to servers",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/os-server-external-events")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-migrations:index",
+        check_str: "role:admin",
+        description: "List migrations",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-migrations")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:migrations:index",
+        check_str: "role:admin",
+        description: "List the in-progress live migrations of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}/migrations")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-password:show",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "Show the encrypted password of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}/os-server-password")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-password:clear",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Clear the encrypted password of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/servers/{server_id}/os-server-password")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-diagnostics",
+        check_str: "role:admin",
+        description: "Show the diagnostics of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}/diagnostics")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-groups:index",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "List server groups",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-server-groups")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-groups:index:all_projects",
+        check_str: "role:admin",
+        description: "List the server groups of all projects",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-server-groups")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-groups:show",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "Show a server group",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-server-groups/{server_group_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-groups:create",
+        check_str: "(role:member and project_id:%(project_id)s)",
+        description: "Create a server group",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/os-server-groups")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-server-groups:delete",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Delete a server group",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/os-server-groups/{server_group_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-aggregates:index",
+        check_str: "role:admin",
+        description: "List host aggregates",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-aggregates")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-aggregates:create",
+        check_str: "role:admin",
+        description: "Create a host aggregate",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/os-aggregates")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-aggregates:show",
+        check_str: "role:admin",
+        description: "Show a host aggregate",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-aggregates/{aggregate_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-aggregates:update",
+        check_str: "role:admin",
+        description: "Update a host aggregate",
+        scope_types: &[ScopeType::Project],
+        operations: &[("PUT", "/os-aggregates/{aggregate_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-aggregates:delete",
+        check_str: "role:admin",
+        description: "Delete a host aggregate",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/os-aggregates/{aggregate_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-aggregates:add_host",
+        check_str: "role:admin",
+        description: "Add a host to an aggregate",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/os-aggregates/{aggregate_id}/action (add_host)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-aggregates:remove_host",
+        check_str: "role:admin",
+        description: "Remove a host from an aggregate",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/os-aggregates/{aggregate_id}/action (remove_host)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-aggregates:set_metadata",
+        check_str: "role:admin",
+        description: "Set the metadata of an aggregate",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/os-aggregates/{aggregate_id}/action (set_metadata)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-quota-sets:show",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "Show the quotas of a project",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-quota-sets/{tenant_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-quota-sets:update",
+        check_str: "role:admin",
+        description: "Update the quotas of a project",
+        scope_types: &[ScopeType::Project],
+        operations: &[("PUT", "/os-quota-sets/{tenant_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-quota-sets:defaults",
+        check_str: "@",
+        description: "Show the default quotas",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-quota-sets/{tenant_id}/defaults")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-quota-sets:delete",
+        check_str: "role:admin",
+        description: "Revert the quotas of a project to the defaults",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/os-quota-sets/{tenant_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-quota-sets:detail",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "Show the quotas of a project with usage",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-quota-sets/{tenant_id}/detail")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-quota-class-sets:show",
+        check_str: "role:admin",
+        description: "Show a quota class",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-quota-class-sets/{quota_class}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-quota-class-sets:update",
+        check_str: "role:admin",
+        description: "Update a quota class",
+        scope_types: &[ScopeType::Project],
+        operations: &[("PUT", "/os-quota-class-sets/{quota_class}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-simple-tenant-usage:list",
+        check_str: "role:admin",
+        description: "List the usage of all projects",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-simple-tenant-usage")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-simple-tenant-usage:show",
+        check_str: "(role:reader and project_id:%(project_id)s) or role:admin",
+        description: "Show the usage of a project",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/os-simple-tenant-usage/{tenant_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:extensions",
+        check_str: "@",
+        description: "List the API extensions",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/extensions")],
         deprecated_rule: None,
     },
 ];

@@ -29,6 +29,7 @@ pub struct CreateRequest {
     pub max_count: i64,
     pub description: Option<String>,
     pub scheduler_hints: Value,
+    pub tags: Vec<String>,
 }
 
 pub fn not_found(id: &str) -> ApiError {
@@ -47,10 +48,21 @@ impl Compute {
     /// An instance the caller may see (its project's, or any for admins);
     /// 404 otherwise, as Nova answers.
     pub async fn server(&self, ctx: &RequestContext, id: &str, rule: &str) -> ApiResult<Instance> {
+        self.server_lookup(ctx, id, rule, false).await
+    }
+
+    /// As [`Compute::server`], deleted servers included when `deleted`.
+    pub async fn server_lookup(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        rule: &str,
+        deleted: bool,
+    ) -> ApiResult<Instance> {
         let i = q::instance_by_uuid(&self.db, id)
             .await
             .map_err(db_err)?
-            .filter(|i| !i.deleted)
+            .filter(|i| deleted || !i.deleted)
             .ok_or_else(|| not_found(id))?;
         if !self.allowed(ctx, rule, &json!({"project_id": i.project_id})) {
             if ctx.project_id.as_deref() == Some(i.project_id.as_str()) {
@@ -173,12 +185,18 @@ impl Compute {
                     updated_at: None,
                     deleted: false,
                     deleted_at: None,
+                    locked_by: None,
+                    tags: req.tags.clone(),
+                    system_metadata: BTreeMap::new(),
+                    old_flavor: None,
+                    new_flavor: None,
                 }
             })
             .collect();
         let mut tx = self.db.writer().begin().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
         for i in &instances {
             q::insert_instance(&mut tx, i).await.map_err(db_err)?;
+            self.action_record(&mut tx, ctx, &i.uuid, "create").await?;
             let params = ServerParams { instance_uuid: i.uuid.clone() };
             self.engine
                 .insert(&mut tx, &format!("create-{}", i.uuid), &server_create::WORKFLOW, &params)
@@ -197,10 +215,14 @@ impl Compute {
     pub async fn delete_server(&self, ctx: &RequestContext, id: &str) -> ApiResult<()> {
         let i = self.server(ctx, id, names::SERVERS_DELETE).await?;
         let mut tx = self.db.writer().begin().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
+        if i.locked_by.is_some() && !self.is_admin(ctx) {
+            return Err(crate::actions::locked(&i.uuid));
+        }
         if !q::mark_deleting(&mut tx, &i.uuid).await.map_err(db_err)? {
             // Already being deleted: the delete that runs will finish it.
             return Ok(());
         }
+        self.action_record(&mut tx, ctx, &i.uuid, "delete").await?;
         let run = format!("delete-{}", i.uuid);
         let params = ServerParams { instance_uuid: i.uuid.clone() };
         self.engine.insert(&mut tx, &run, &server_delete::WORKFLOW, &params).await.map_err(db_err)?;

@@ -96,6 +96,27 @@ impl Driver for FakeDriver {
         Box::pin(async move { self.set(uuid, PowerState::Running) })
     }
 
+    fn rescue<'a>(&'a self, uuid: &'a str, _image_ref: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move { self.set(uuid, PowerState::Running) })
+    }
+
+    fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move { self.set(uuid, PowerState::Running) })
+    }
+
+    fn resize<'a>(&'a self, spec: &'a InstanceSpec) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move {
+            let all = self.instances.lock().expect("fake driver lock");
+            all.get(&spec.uuid)
+                .cloned()
+                .ok_or_else(|| DriverError(format!("instance {} is not on this host", spec.uuid)))
+        })
+    }
+
+    fn trigger_crash_dump<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>> {
+        Box::pin(async move { self.set(uuid, PowerState::Running).map(|_| ()) })
+    }
+
     fn console_output<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<String>> {
         Box::pin(async move {
             if self.instances.lock().expect("fake driver lock").contains_key(uuid) {

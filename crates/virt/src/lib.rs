@@ -108,6 +108,15 @@ pub trait Driver: Send + Sync {
     fn unpause<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
     fn suspend<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
     fn resume<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    /// Boots the instance from a rescue image, its own disk attached second.
+    fn rescue<'a>(&'a self, uuid: &'a str, image_ref: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    /// Gives a running or stopped instance on this host the sizes of `spec`
+    /// (a resize that stays on its host; a resize or migration to another
+    /// host is a spawn there and a destroy here).
+    fn resize<'a>(&'a self, spec: &'a InstanceSpec) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    /// Sends the guest an NMI so its kernel writes a crash dump.
+    fn trigger_crash_dump<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>>;
     fn console_output<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<String>>;
     fn get_info<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<Option<InstanceInfo>>>;
     /// Every instance the driver holds.

@@ -6,6 +6,9 @@ mod agents;
 mod flavors;
 mod keypairs;
 mod limits;
+mod server_actions;
+mod server_meta;
+mod server_moves;
 mod servers;
 mod services;
 
@@ -48,7 +51,26 @@ pub fn router(c: Arc<Compute>) -> Router {
         )
         .route("/servers", get(servers::list).post(servers::create))
         .route("/servers/detail", get(servers::detail))
-        .route("/servers/{id}", get(servers::show).delete(servers::delete))
+        .route("/servers/{id}", get(servers::show).put(servers::update).delete(servers::delete))
+        .route("/servers/{id}/action", post(server_actions::action))
+        .route(
+            "/servers/{id}/metadata",
+            get(server_meta::metadata_list).post(server_meta::metadata_merge).put(server_meta::metadata_replace),
+        )
+        .route(
+            "/servers/{id}/metadata/{key}",
+            get(server_meta::metadata_show).put(server_meta::metadata_set).delete(server_meta::metadata_delete),
+        )
+        .route(
+            "/servers/{id}/tags",
+            get(server_meta::tags_list).put(server_meta::tags_replace).delete(server_meta::tags_clear),
+        )
+        .route(
+            "/servers/{id}/tags/{tag}",
+            get(server_meta::tag_check).put(server_meta::tag_add).delete(server_meta::tag_delete),
+        )
+        .route("/servers/{id}/os-instance-actions", get(server_meta::actions_list))
+        .route("/servers/{id}/os-instance-actions/{request_id}", get(server_meta::action_show))
         .route("/os-services", get(services::list))
         .route("/os-services/{id}", axum::routing::put(services::update).delete(services::delete))
         .route("/os-hypervisors", get(services::hypervisor_list))

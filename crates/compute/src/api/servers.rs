@@ -57,10 +57,14 @@ pub fn status(i: &Instance) -> &'static str {
 
 /// Nova's `hostId`: sha224 of the project and host, "" without a host.
 fn host_id(i: &Instance) -> String {
-    match &i.host {
-        Some(h) => format!("{:x}", sha2::Sha224::digest(format!("{}{h}", i.project_id).as_bytes())),
-        None => String::new(),
+    host_id_of(&i.project_id, i.host.as_deref().unwrap_or_default())
+}
+
+pub fn host_id_of(project: &str, host: &str) -> String {
+    if host.is_empty() {
+        return String::new();
     }
+    format!("{:x}", sha2::Sha224::digest(format!("{project}{host}").as_bytes()))
 }
 
 fn time_z(t: &str) -> String {
@@ -139,19 +143,19 @@ fn view(c: &Compute, mv: Mv, admin_attrs: bool, i: &Instance) -> Value {
         v["OS-EXT-SRV-ATTR:hostname"] = json!(i.hostname);
     }
     if mv.at(9) {
-        v["locked"] = json!(false);
+        v["locked"] = json!(i.locked_by.is_some());
     }
     if mv.at(19) {
         v["description"] = json!(i.description);
     }
     if mv.at(26) {
-        v["tags"] = json!([]);
+        v["tags"] = json!(i.tags);
     }
     if mv.at(63) {
         v["trusted_image_certificates"] = Value::Null;
     }
     if mv.at(73) {
-        v["locked_reason"] = Value::Null;
+        v["locked_reason"] = json!(i.system_metadata.get("locked_reason"));
     }
     if mv.at(96) {
         v["pinned_availability_zone"] = json!(i.availability_zone);
@@ -191,7 +195,7 @@ fn create_schema(mv: Mv) -> Value {
         props["description"] = json!({"type": ["string", "null"], "minLength": 0, "maxLength": 255});
     }
     if mv.at(52) {
-        props["tags"] = json!({"type": "array", "maxItems": 50});
+        props["tags"] = json!({"type": "array", "maxItems": 50, "items": {"type": "string"}});
     }
     let required = if mv.at(37) { json!(["name", "flavorRef", "networks"]) } else { json!(["name", "flavorRef"]) };
     json!({
@@ -278,6 +282,17 @@ pub async fn create(State(c): C, mv: Mv, ctx: Auth, body: Bytes) -> ApiResult<Re
     if metadata.len() > 128 {
         return Err(api_core::ApiError::forbidden("Maximum number of metadata items exceeds 128"));
     }
+    let tags: Vec<String> = s
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    if let Some(err) = tags.iter().find_map(|t| super::server_meta::tag_error(t)) {
+        return Err(bad(err));
+    }
     let hints = body.get("os:scheduler_hints").or_else(|| body.get("OS-SCH-HNT:scheduler_hints")).cloned();
     let req = CreateRequest {
         name: name.trim().to_string(),
@@ -295,6 +310,7 @@ pub async fn create(State(c): C, mv: Mv, ctx: Auth, body: Bytes) -> ApiResult<Re
             Some(name.trim().to_string())
         },
         scheduler_hints: hints.unwrap_or_else(|| json!({})),
+        tags,
     };
     let instances = c.create_servers(&ctx, req).await?;
     let want_reservation = match s.get("return_reservation_id") {
@@ -475,4 +491,47 @@ pub async fn show(State(c): C, mv: Mv, ctx: Auth, Path(id): Path<String>) -> Api
 pub async fn delete(State(c): C, ctx: Auth, Path(id): Path<String>) -> ApiResult<Response> {
     c.delete_server(&ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /servers/{id}`: name, description (2.19), hostname (2.90).
+pub async fn update(State(c): C, mv: Mv, ctx: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
+    let body = parse_body(&body)?;
+    let mut props = json!({
+        "name": {"type": "string", "minLength": 1, "maxLength": 255},
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        "accessIPv4": {"type": "string"},
+        "accessIPv6": {"type": "string"},
+    });
+    if mv.at(19) {
+        props["description"] = json!({"type": ["string", "null"], "minLength": 0, "maxLength": 255});
+    }
+    if mv.at(90) {
+        props["hostname"] = json!({"type": "string", "minLength": 1, "maxLength": 255,
+                                   "pattern": "^[a-zA-Z0-9-._]*$"});
+    }
+    check_body(
+        &body,
+        &json!({"type": "object", "properties": {"server": {"type": "object", "properties": props,
+                "additionalProperties": false}}, "required": ["server"], "additionalProperties": false}),
+    )?;
+    let s = &body["server"];
+    if let Some(name) = s.get("name").and_then(Value::as_str) {
+        if !super::valid_name(name) {
+            return Err(bad(super::INVALID_NAME));
+        }
+    }
+    let mut i = c.server(&ctx, &id, names::SERVERS_UPDATE).await?;
+    if let Some(name) = s.get("name").and_then(Value::as_str) {
+        i.name = name.trim().to_string();
+    }
+    if let Some(d) = s.get("description") {
+        i.description = d.as_str().map(str::to_string);
+    }
+    if let Some(h) = s.get("hostname").and_then(Value::as_str) {
+        i.hostname = h.to_string();
+    }
+    c.save_fields(&ctx, &i, None).await?;
+    let i = c.server(&ctx, &id, names::SERVERS_UPDATE).await?;
+    let a = admin_attrs(&c, &ctx, &i.project_id);
+    Ok(ok(StatusCode::OK, json!({"server": view(&c, mv, a, &i)})))
 }
