@@ -257,7 +257,7 @@ impl Compute {
         key_type: &str,
         public_key: &str,
     ) -> ApiResult<Keypair> {
-        let limit = self.config.quota_key_pairs;
+        let limit = self.class_limits("default").await?["key_pairs"];
         if limit >= 0 && q::count_keypairs(&self.db, user_id).await.map_err(db_err)? + 1 > limit {
             return Err(ApiError::forbidden("Quota exceeded, too many key pairs."));
         }

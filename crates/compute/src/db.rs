@@ -1135,3 +1135,83 @@ pub async fn instance_actions(db: &Db, uuid: &str) -> DbResult<Vec<InstanceActio
     .map_err(e)?;
     Ok(rows.iter().map(instance_action).collect())
 }
+
+// ---------- quotas ----------
+
+/// The limits set for a project (and user, "" for the project's own).
+pub async fn quotas(db: &Db, project: &str, user: &str) -> DbResult<BTreeMap<String, i64>> {
+    let rows = sqlx::query("SELECT resource, hard_limit FROM compute_quotas WHERE project_id = $1 AND user_id = $2")
+        .bind(project)
+        .bind(user)
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(rows.iter().map(|r| (get_s(r, "resource"), get_i(r, "hard_limit"))).collect())
+}
+
+pub async fn set_quotas(db: &Db, project: &str, user: &str, limits: &BTreeMap<String, i64>) -> DbResult<()> {
+    let mut tx = db.writer().begin().await.map_err(e)?;
+    for (resource, limit) in limits {
+        sqlx::query(
+            "INSERT INTO compute_quotas (project_id, user_id, resource, hard_limit) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (project_id, user_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
+        )
+        .bind(project)
+        .bind(user)
+        .bind(resource)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    }
+    tx.commit().await.map_err(e)
+}
+
+pub async fn delete_quotas(db: &Db, project: &str, user: Option<&str>) -> DbResult<()> {
+    let mut q = String::from("DELETE FROM compute_quotas WHERE project_id = $1");
+    if user.is_some() {
+        q.push_str(" AND user_id = $2");
+    }
+    let mut query = sqlx::query(&q).bind(project);
+    if let Some(u) = user {
+        query = query.bind(u);
+    }
+    query.execute(db.writer()).await.map_err(e)?;
+    Ok(())
+}
+
+pub async fn quota_class(db: &Db, class: &str) -> DbResult<BTreeMap<String, i64>> {
+    let rows = sqlx::query("SELECT resource, hard_limit FROM compute_quota_classes WHERE class_name = $1")
+        .bind(class)
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(rows.iter().map(|r| (get_s(r, "resource"), get_i(r, "hard_limit"))).collect())
+}
+
+pub async fn set_quota_class(db: &Db, class: &str, limits: &BTreeMap<String, i64>) -> DbResult<()> {
+    let mut tx = db.writer().begin().await.map_err(e)?;
+    for (resource, limit) in limits {
+        sqlx::query(
+            "INSERT INTO compute_quota_classes (class_name, resource, hard_limit) VALUES ($1, $2, $3) \
+             ON CONFLICT (class_name, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
+        )
+        .bind(class)
+        .bind(resource)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    }
+    tx.commit().await.map_err(e)
+}
+
+/// Server groups a project has.
+pub async fn count_server_groups(db: &Db, project: &str) -> DbResult<i64> {
+    let r = sqlx::query("SELECT COUNT(*) AS n FROM compute_server_groups WHERE project_id = $1")
+        .bind(project)
+        .fetch_one(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(get_i(&r, "n"))
+}

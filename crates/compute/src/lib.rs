@@ -16,6 +16,7 @@ pub mod hosts;
 pub mod keys;
 pub mod model;
 pub mod policies;
+pub mod quotas;
 pub mod scheduler;
 pub mod servers;
 pub mod workflows;

@@ -73,22 +73,24 @@ impl Compute {
         Ok(i)
     }
 
-    async fn check_quota(&self, project: &str, f: &InstanceFlavor, min: i64, max: i64) -> ApiResult<i64> {
-        let c = &self.config;
-        if c.quota_instances < 0 && c.quota_cores < 0 && c.quota_ram < 0 {
+    async fn check_quota(&self, ctx: &RequestContext, f: &InstanceFlavor, min: i64, max: i64) -> ApiResult<i64> {
+        let project = ctx.project_id.clone().unwrap_or_default();
+        let limits = self.quota_limits(&project, Some(&ctx.user_id)).await?;
+        let (quota_instances, quota_cores, quota_ram) = (limits["instances"], limits["cores"], limits["ram"]);
+        if quota_instances < 0 && quota_cores < 0 && quota_ram < 0 {
             return Ok(max);
         }
-        let (used_instances, used_cores, used_ram) = q::project_usage(&self.db, project).await.map_err(db_err)?;
+        let (used_instances, used_cores, used_ram) = q::project_usage(&self.db, &project).await.map_err(db_err)?;
         let fits = |n: i64| {
             let mut overs = Vec::new();
-            if c.quota_instances >= 0 && used_instances + n > c.quota_instances {
-                overs.push(("instances", used_instances, c.quota_instances, 1));
+            if quota_instances >= 0 && used_instances + n > quota_instances {
+                overs.push(("instances", used_instances, quota_instances, 1));
             }
-            if c.quota_cores >= 0 && used_cores + n * f.vcpus > c.quota_cores {
-                overs.push(("cores", used_cores, c.quota_cores, f.vcpus));
+            if quota_cores >= 0 && used_cores + n * f.vcpus > quota_cores {
+                overs.push(("cores", used_cores, quota_cores, f.vcpus));
             }
-            if c.quota_ram >= 0 && used_ram + n * f.memory_mb > c.quota_ram {
-                overs.push(("ram", used_ram, c.quota_ram, f.memory_mb));
+            if quota_ram >= 0 && used_ram + n * f.memory_mb > quota_ram {
+                overs.push(("ram", used_ram, quota_ram, f.memory_mb));
             }
             overs
         };
@@ -145,7 +147,11 @@ impl Compute {
             swap: flavor.swap,
             extra_specs: flavor.extra_specs.clone(),
         };
-        let count = self.check_quota(&project, &f, req.min_count, req.max_count).await?;
+        let meta_limit = self.quota_limits(&project, None).await?["metadata_items"];
+        if meta_limit >= 0 && req.metadata.len() as i64 > meta_limit {
+            return Err(ApiError::forbidden(format!("Maximum number of metadata items exceeds {meta_limit}")));
+        }
+        let count = self.check_quota(ctx, &f, req.min_count, req.max_count).await?;
         let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let now = q::now();
         let instances: Vec<Instance> = (0..count)

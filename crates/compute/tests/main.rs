@@ -8,6 +8,7 @@ mod flavors;
 mod hosts;
 mod keypairs;
 mod limits;
+mod quotas;
 mod server_actions;
 mod servers;
 mod services;

@@ -24,25 +24,26 @@ pub async fn limits(State(c): C, mv: Mv, ctx: Auth, RawQuery(raw): RawQuery) -> 
         None => ctx.project_id.clone().unwrap_or_default(),
     };
     let (instances, cores, ram) = q::project_usage(&c.db, &project).await.map_err(db_err)?;
-    let cfg = &c.config;
+    let l = c.quota_limits(&project, None).await?;
+    let groups = q::count_server_groups(&c.db, &project).await.map_err(db_err)?;
     let mut a = Map::new();
     let mut put = |k: &str, v: i64| {
         a.insert(k.to_string(), json!(v));
     };
-    put("maxServerMeta", 128);
-    put("maxTotalCores", cfg.quota_cores);
-    put("maxTotalInstances", cfg.quota_instances);
-    put("maxTotalKeypairs", cfg.quota_key_pairs);
-    put("maxTotalRAMSize", cfg.quota_ram);
-    put("maxServerGroups", 10);
-    put("maxServerGroupMembers", 10);
+    put("maxServerMeta", l["metadata_items"]);
+    put("maxTotalCores", l["cores"]);
+    put("maxTotalInstances", l["instances"]);
+    put("maxTotalKeypairs", l["key_pairs"]);
+    put("maxTotalRAMSize", l["ram"]);
+    put("maxServerGroups", l["server_groups"]);
+    put("maxServerGroupMembers", l["server_group_members"]);
     put("totalCoresUsed", cores);
     put("totalInstancesUsed", instances);
     put("totalRAMUsed", ram);
-    put("totalServerGroupsUsed", 0);
+    put("totalServerGroupsUsed", groups);
     if !mv.at(57) {
-        put("maxPersonality", 5);
-        put("maxPersonalitySize", 10240);
+        put("maxPersonality", l["injected_files"]);
+        put("maxPersonalitySize", l["injected_file_content_bytes"]);
     }
     if !mv.at(39) {
         put("maxImageMeta", 128);

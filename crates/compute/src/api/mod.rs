@@ -6,6 +6,7 @@ mod agents;
 mod flavors;
 mod keypairs;
 mod limits;
+mod quotas;
 mod server_actions;
 mod server_meta;
 mod server_moves;
@@ -81,6 +82,10 @@ pub fn router(c: Arc<Compute>) -> Router {
         .route("/limits", get(limits::limits))
         .route("/os-availability-zone", get(limits::zone_list))
         .route("/os-availability-zone/detail", get(limits::zone_detail))
+        .route("/os-quota-sets/{project}", get(quotas::show).put(quotas::update).delete(quotas::revert))
+        .route("/os-quota-sets/{project}/detail", get(quotas::detail))
+        .route("/os-quota-sets/{project}/defaults", get(quotas::defaults))
+        .route("/os-quota-class-sets/{class}", get(quotas::class_show).put(quotas::class_update))
         .route("/os-keypairs", get(keypairs::list).post(keypairs::create))
         .route("/os-keypairs/{name}", get(keypairs::show).delete(keypairs::delete))
         .fallback(not_found)

@@ -40,9 +40,10 @@ fn metadata_of(body: &Value, key: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn too_many(m: &BTreeMap<String, String>) -> ApiResult<()> {
-    if m.len() > 128 {
-        return Err(ApiError::forbidden("Maximum number of metadata items exceeds 128"));
+async fn too_many(c: &Compute, project: &str, m: &BTreeMap<String, String>) -> ApiResult<()> {
+    let limit = c.quota_limits(project, None).await?["metadata_items"];
+    if limit >= 0 && m.len() as i64 > limit {
+        return Err(ApiError::forbidden(format!("Maximum number of metadata items exceeds {limit}")));
     }
     Ok(())
 }
@@ -63,7 +64,7 @@ pub async fn metadata_show(State(c): C, ctx: Auth, Path((id, key)): Path<(String
 }
 
 async fn write_metadata(c: &Compute, ctx: &Auth, mut i: Instance, m: BTreeMap<String, String>) -> ApiResult<()> {
-    too_many(&m)?;
+    too_many(c, &i.project_id, &m).await?;
     i.metadata = m;
     c.save_fields(ctx, &i, None).await
 }

@@ -279,9 +279,6 @@ pub async fn create(State(c): C, mv: Mv, ctx: Auth, body: Bytes) -> ApiResult<Re
         .and_then(Value::as_object)
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
         .unwrap_or_default();
-    if metadata.len() > 128 {
-        return Err(api_core::ApiError::forbidden("Maximum number of metadata items exceeds 128"));
-    }
     let tags: Vec<String> = s
         .get("tags")
         .and_then(Value::as_array)
