@@ -1215,3 +1215,113 @@ pub async fn count_server_groups(db: &Db, project: &str) -> DbResult<i64> {
         .map_err(e)?;
     Ok(get_i(&r, "n"))
 }
+
+// ---------- aggregates ----------
+
+/// Every host aggregate with its hosts and metadata, by id.
+pub async fn aggregates(db: &Db) -> DbResult<Vec<crate::model::Aggregate>> {
+    let rows = sqlx::query("SELECT id, uuid, name, created_at, updated_at FROM compute_aggregates ORDER BY id")
+        .fetch_all(db.writer())
+        .await
+        .map_err(e)?;
+    let mut out: Vec<crate::model::Aggregate> = rows
+        .iter()
+        .map(|r| crate::model::Aggregate {
+            id: get_i(r, "id"),
+            uuid: get_s(r, "uuid"),
+            name: get_s(r, "name"),
+            created_at: get_s(r, "created_at"),
+            updated_at: get_os(r, "updated_at"),
+            hosts: Vec::new(),
+            metadata: BTreeMap::new(),
+        })
+        .collect();
+    let hosts = sqlx::query("SELECT aggregate_id, host FROM compute_aggregate_hosts ORDER BY host")
+        .fetch_all(db.writer())
+        .await
+        .map_err(e)?;
+    let meta = sqlx::query("SELECT aggregate_id, key, value FROM compute_aggregate_metadata")
+        .fetch_all(db.writer())
+        .await
+        .map_err(e)?;
+    for a in &mut out {
+        a.hosts = hosts.iter().filter(|r| get_i(r, "aggregate_id") == a.id).map(|r| get_s(r, "host")).collect();
+        a.metadata = meta
+            .iter()
+            .filter(|r| get_i(r, "aggregate_id") == a.id)
+            .map(|r| (get_s(r, "key"), get_s(r, "value")))
+            .collect();
+    }
+    Ok(out)
+}
+
+pub async fn insert_aggregate(db: &Db, uuid: &str, name: &str) -> DbResult<i64> {
+    let r = sqlx::query("INSERT INTO compute_aggregates (uuid, name, created_at) VALUES ($1, $2, $3) RETURNING id")
+        .bind(uuid)
+        .bind(name)
+        .bind(now())
+        .fetch_one(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(get_i(&r, "id"))
+}
+
+pub async fn rename_aggregate(db: &Db, id: i64, name: &str) -> DbResult<()> {
+    sqlx::query("UPDATE compute_aggregates SET name = $1 WHERE id = $2")
+        .bind(name)
+        .bind(id)
+        .execute(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
+/// Merges metadata into an aggregate's (None deletes a key).
+pub async fn set_aggregate_metadata(db: &Db, id: i64, changes: &BTreeMap<String, Option<String>>) -> DbResult<()> {
+    let mut tx = db.writer().begin().await.map_err(e)?;
+    for (k, v) in changes {
+        sqlx::query("DELETE FROM compute_aggregate_metadata WHERE aggregate_id = $1 AND key = $2")
+            .bind(id)
+            .bind(k)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+        if let Some(v) = v {
+            sqlx::query("INSERT INTO compute_aggregate_metadata (aggregate_id, key, value) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await
+                .map_err(e)?;
+        }
+    }
+    sqlx::query("UPDATE compute_aggregates SET updated_at = $1 WHERE id = $2")
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    tx.commit().await.map_err(e)
+}
+
+pub async fn aggregate_host(db: &Db, id: i64, host: &str, add: bool) -> DbResult<()> {
+    let sql = if add {
+        "INSERT INTO compute_aggregate_hosts (aggregate_id, host) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM compute_aggregate_hosts WHERE aggregate_id = $1 AND host = $2"
+    };
+    sqlx::query(sql).bind(id).bind(host).execute(db.writer()).await.map_err(e)?;
+    Ok(())
+}
+
+pub async fn delete_aggregate(db: &Db, id: i64) -> DbResult<()> {
+    let mut tx = db.writer().begin().await.map_err(e)?;
+    for sql in [
+        "DELETE FROM compute_aggregate_metadata WHERE aggregate_id = $1",
+        "DELETE FROM compute_aggregates WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(e)?;
+    }
+    tx.commit().await.map_err(e)
+}

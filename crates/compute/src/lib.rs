@@ -8,6 +8,7 @@
 //! the `workflow` engine; it must not read other services' tables.
 
 pub mod actions;
+pub mod aggregates;
 pub mod config;
 pub mod core;
 pub mod db;

@@ -144,3 +144,22 @@ pub struct Instance {
     pub old_flavor: Option<InstanceFlavor>,
     pub new_flavor: Option<InstanceFlavor>,
 }
+
+/// A host aggregate; its availability zone is the `availability_zone`
+/// metadata key, as in Nova.
+#[derive(Clone, Debug)]
+pub struct Aggregate {
+    pub id: i64,
+    pub uuid: String,
+    pub name: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+    pub hosts: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Aggregate {
+    pub fn availability_zone(&self) -> Option<&str> {
+        self.metadata.get("availability_zone").map(String::as_str)
+    }
+}

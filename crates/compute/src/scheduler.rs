@@ -27,6 +27,10 @@ const ALTERNATES: usize = 10;
 pub struct Hosts {
     pub nodes: HashMap<String, crate::model::Node>,
     pub usable: std::collections::HashSet<String>,
+    /// The zone of each host in a zone aggregate (others are in the default).
+    pub zones: HashMap<String, String>,
+    /// The aggregates (uuids) of each zone.
+    pub zone_aggregates: HashMap<String, Vec<String>>,
 }
 
 /// Where an instance was placed.
@@ -144,7 +148,22 @@ impl Compute {
         let nodes = q::nodes(&self.db).await.map_err(|e| e.to_string())?;
         let services = q::services(&self.db).await.map_err(|e| e.to_string())?;
         let usable = services.iter().filter(|s| !s.disabled && self.service_is_up(s)).map(|s| s.host.clone()).collect();
-        let h = Arc::new(Hosts { nodes: nodes.into_iter().map(|n| (n.uuid.clone(), n)).collect(), usable });
+        let mut zones = HashMap::new();
+        let mut zone_aggregates: HashMap<String, Vec<String>> = HashMap::new();
+        for a in q::aggregates(&self.db).await.map_err(|e| e.to_string())? {
+            if let Some(az) = a.availability_zone() {
+                zone_aggregates.entry(az.to_string()).or_default().push(a.uuid.clone());
+                for h in &a.hosts {
+                    zones.entry(h.clone()).or_insert_with(|| az.to_string());
+                }
+            }
+        }
+        let h = Arc::new(Hosts {
+            nodes: nodes.into_iter().map(|n| (n.uuid.clone(), n)).collect(),
+            usable,
+            zones,
+            zone_aggregates,
+        });
         *cache = Some((std::time::Instant::now(), h.clone()));
         Ok(h)
     }
@@ -162,7 +181,22 @@ impl Compute {
             return Ok(placed);
         }
         let snapshot = self.placement.snapshot().await.map_err(|e| e.message)?;
-        let request = self.candidate_request(&inst.flavor).await?;
+        let mut request = self.candidate_request(&inst.flavor).await?;
+        let forced_host = inst.system_metadata.get("forced_host");
+        let forced_node = inst.system_metadata.get("forced_node");
+        let zone = inst.availability_zone.as_deref();
+        if let Some(aggs) = zone.and_then(|z| hosts.zone_aggregates.get(z)) {
+            // Nova's map_az_to_placement_aggregate prefilter.
+            if let Some(g) = request.groups.first_mut() {
+                g.member_of.push(aggs.clone());
+            }
+        }
+        let zone_of = |host: &str| hosts.zones.get(host).map(String::as_str).unwrap_or(crate::aggregates::DEFAULT_AZ);
+        let wanted = |node: &crate::model::Node| match forced_host {
+            // A forced host skips the filters, as in Nova.
+            Some(h) => *h == node.host && forced_node.is_none_or(|n| *n == node.hypervisor_hostname),
+            None => hosts.usable.contains(&node.host) && zone.is_none_or(|z| zone_of(&node.host) == z),
+        };
         let found = placement::candidates::compute(&snapshot, &request);
         let memory = placement::standard::standard_resource_class_id("MEMORY_MB").expect("standard class");
         // (free memory, candidate, root provider): cheap to gather for
@@ -173,7 +207,7 @@ impl Compute {
             let root_idx = snapshot.providers[*first].root;
             let root = &snapshot.providers[root_idx];
             let Some(node) = by_uuid.get(root.uuid.as_str()) else { continue };
-            if !hosts.usable.contains(&node.host) {
+            if !wanted(node) {
                 continue;
             }
             let free_ram = root

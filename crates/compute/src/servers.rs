@@ -151,6 +151,26 @@ impl Compute {
         if meta_limit >= 0 && req.metadata.len() as i64 > meta_limit {
             return Err(ApiError::forbidden(format!("Maximum number of metadata items exceeds {meta_limit}")));
         }
+        // `zone:host[:node]` forces a host (admins only); an empty zone is any.
+        let mut system_metadata = BTreeMap::new();
+        let mut zone = req.availability_zone.clone();
+        if let Some(az) = req.availability_zone.as_deref().filter(|z| z.contains(':')) {
+            self.authorize(ctx, names::SERVERS_CREATE_FORCED_HOST, &Compute::project_target(ctx))?;
+            let mut parts = az.splitn(3, ':');
+            let z = parts.next().unwrap_or_default();
+            zone = Some(z.to_string()).filter(|z| !z.is_empty());
+            if let Some(h) = parts.next().filter(|h| !h.is_empty()) {
+                system_metadata.insert("forced_host".to_string(), h.to_string());
+            }
+            if let Some(n) = parts.next().filter(|n| !n.is_empty()) {
+                system_metadata.insert("forced_node".to_string(), n.to_string());
+            }
+        }
+        if let Some(z) = &zone {
+            if !self.zone_exists(z).await? {
+                return Err(bad("The requested availability zone is not available"));
+            }
+        }
         let count = self.check_quota(ctx, &f, req.min_count, req.max_count).await?;
         let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let now = q::now();
@@ -174,7 +194,7 @@ impl Compute {
                     key_data: key_data.clone(),
                     user_data: req.user_data.clone(),
                     metadata: req.metadata.clone(),
-                    availability_zone: req.availability_zone.clone(),
+                    availability_zone: zone.clone(),
                     host: None,
                     node: None,
                     vm_state: "building".into(),
@@ -193,7 +213,7 @@ impl Compute {
                     deleted_at: None,
                     locked_by: None,
                     tags: req.tags.clone(),
-                    system_metadata: BTreeMap::new(),
+                    system_metadata: system_metadata.clone(),
                     old_flavor: None,
                     new_flavor: None,
                 }

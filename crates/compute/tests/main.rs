@@ -1,6 +1,7 @@
 //! Compute service tests over real HTTP against an in-process controller
 //! (testkit), on SQLite or PostgreSQL (`FERROSTACK_TEST_BACKEND`).
 
+mod aggregates;
 mod authz;
 mod common;
 mod concurrency;

@@ -661,6 +661,14 @@ impl Placement {
         Ok(rp.generation + 1)
     }
 
+    /// A provider's generation and aggregates; None when it does not exist.
+    pub async fn provider_aggregates(&self, uuid: &str) -> ApiResult<Option<(i64, Vec<String>)>> {
+        let Some(rp) = self.get_provider(uuid).await? else { return Ok(None) };
+        let mut conn = self.db.reader().acquire().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
+        let aggs = q::provider_aggregates(&mut conn, rp.id).await.map_err(db_err)?;
+        Ok(Some((rp.generation, aggs)))
+    }
+
     /// Replaces a provider's aggregates; the generation is checked and
     /// bumped only when given (1.19). Returns the provider's generation after.
     pub async fn set_provider_aggregates(

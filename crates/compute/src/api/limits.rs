@@ -63,28 +63,35 @@ async fn zones(c: &Compute, mv: Mv, ctx: &Auth, raw: Option<&str>, detail: bool)
     let rule = if detail { names::AVAILABILITY_ZONE_DETAIL } else { names::AVAILABILITY_ZONE_LIST };
     c.authorize(ctx, rule, &Compute::project_target(ctx))?;
     let services = q::services(&c.db).await.map_err(db_err)?;
-    let enabled: Vec<_> = services.iter().filter(|s| !s.disabled).collect();
-    let available = !enabled.is_empty();
-    if services.is_empty() {
-        return Ok(ok(StatusCode::OK, json!({"availabilityZoneInfo": []})));
+    let zones = c.host_zones().await?;
+    // zone -> its services; a zone is available while one is enabled.
+    let mut by_zone: std::collections::BTreeMap<String, Vec<&crate::model::Service>> = Default::default();
+    for s in &services {
+        let z = zones.get(&s.host).cloned().unwrap_or_else(|| crate::aggregates::DEFAULT_AZ.to_string());
+        by_zone.entry(z).or_default().push(s);
     }
-    let hosts = if detail && available {
-        let mut h = Map::new();
-        for s in &enabled {
-            h.insert(
-                s.host.clone(),
-                json!({"nova-compute": {"available": c.service_is_up(s), "active": true,
-                                        "updated_at": s.last_seen_up.clone().or_else(|| s.updated_at.clone())}}),
-            );
-        }
-        Value::Object(h)
-    } else {
-        Value::Null
-    };
-    Ok(ok(
-        StatusCode::OK,
-        json!({"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": available}, "hosts": hosts}]}),
-    ))
+    let mut info = Vec::new();
+    for (zone, members) in &by_zone {
+        let enabled: Vec<_> = members.iter().filter(|s| !s.disabled).collect();
+        let available = !enabled.is_empty();
+        let hosts = if detail && available {
+            let mut h = Map::new();
+            for s in &enabled {
+                h.insert(
+                    s.host.clone(),
+                    json!({"nova-compute": {"available": c.service_is_up(s), "active": true,
+                                            "updated_at": s.last_seen_up.clone().or_else(|| s.updated_at.clone())}}),
+                );
+            }
+            Value::Object(h)
+        } else {
+            Value::Null
+        };
+        info.push(json!({"zoneName": zone, "zoneState": {"available": available}, "hosts": hosts}));
+    }
+    // Available zones first, as Nova lists them.
+    info.sort_by_key(|z| !z["zoneState"]["available"].as_bool().unwrap_or(false));
+    Ok(ok(StatusCode::OK, json!({"availabilityZoneInfo": info})))
 }
 
 pub async fn zone_list(State(c): C, mv: Mv, ctx: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {

@@ -3,6 +3,7 @@
 //! Nova words them, and response shaping per microversion.
 
 mod agents;
+mod aggregates;
 mod flavors;
 mod keypairs;
 mod limits;
@@ -86,6 +87,9 @@ pub fn router(c: Arc<Compute>) -> Router {
         .route("/os-quota-sets/{project}/detail", get(quotas::detail))
         .route("/os-quota-sets/{project}/defaults", get(quotas::defaults))
         .route("/os-quota-class-sets/{class}", get(quotas::class_show).put(quotas::class_update))
+        .route("/os-aggregates", get(aggregates::list).post(aggregates::create))
+        .route("/os-aggregates/{id}", get(aggregates::show).put(aggregates::update).delete(aggregates::delete))
+        .route("/os-aggregates/{id}/action", post(aggregates::action))
         .route("/os-keypairs", get(keypairs::list).post(keypairs::create))
         .route("/os-keypairs/{name}", get(keypairs::show).delete(keypairs::delete))
         .fallback(not_found)

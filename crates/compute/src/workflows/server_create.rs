@@ -82,7 +82,10 @@ fn claim_resources(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> 
                 StepError::Retry(e)
             }
         })?;
-        q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), None).await.map_err(retry)?;
+        let zone = c.host_zone(&placed.host).await.map_err(|e| StepError::Retry(e.message))?;
+        q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), Some(&zone))
+            .await
+            .map_err(retry)?;
         q::set_instance_state(&c.db, &i.uuid, "building", Some("spawning"), 0).await.map_err(retry)?;
         run.set("host", &placed.host);
         run.set("node", &placed.node);
