@@ -39,6 +39,9 @@ pub struct Compute {
     /// When each agent's heartbeat was last written by this controller.
     pub(crate) heartbeats: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     pub(crate) hosts_cache: tokio::sync::Mutex<Option<(std::time::Instant, Arc<crate::scheduler::Hosts>)>>,
+    /// One lock per server group with a hard (anti-)affinity policy: its
+    /// members are placed one at a time, each seeing where the others went.
+    pub(crate) group_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 pub fn db_err(e: DbError) -> ApiError {
@@ -81,6 +84,7 @@ impl Compute {
             result_waiters: Default::default(),
             heartbeats: Default::default(),
             hosts_cache: tokio::sync::Mutex::new(None),
+            group_locks: Default::default(),
         });
         c.engine.set_context(&c);
         let _ = c.me.set(Arc::downgrade(&c));

@@ -1325,3 +1325,113 @@ pub async fn delete_aggregate(db: &Db, id: i64) -> DbResult<()> {
     }
     tx.commit().await.map_err(e)
 }
+
+// ---------- server groups ----------
+
+#[derive(Clone, Debug)]
+pub struct ServerGroup {
+    pub uuid: String,
+    pub name: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub policy: String,
+    pub rules: serde_json::Value,
+    pub created_at: String,
+}
+
+fn server_group(r: &AnyRow) -> ServerGroup {
+    ServerGroup {
+        uuid: get_s(r, "uuid"),
+        name: get_s(r, "name"),
+        project_id: get_s(r, "project_id"),
+        user_id: get_s(r, "user_id"),
+        policy: get_s(r, "policy"),
+        rules: serde_json::from_str(&get_s(r, "rules")).unwrap_or_default(),
+        created_at: get_s(r, "created_at"),
+    }
+}
+
+pub async fn insert_server_group(db: &Db, g: &ServerGroup) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO compute_server_groups (uuid, name, project_id, user_id, policy, rules, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&g.uuid)
+    .bind(&g.name)
+    .bind(&g.project_id)
+    .bind(&g.user_id)
+    .bind(&g.policy)
+    .bind(g.rules.to_string())
+    .bind(&g.created_at)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+pub async fn server_groups(db: &Db, project: Option<&str>) -> DbResult<Vec<ServerGroup>> {
+    let rows = match project {
+        Some(p) => sqlx::query("SELECT * FROM compute_server_groups WHERE project_id = $1 ORDER BY id")
+            .bind(p)
+            .fetch_all(db.reader())
+            .await
+            .map_err(e)?,
+        None => {
+            sqlx::query("SELECT * FROM compute_server_groups ORDER BY id").fetch_all(db.reader()).await.map_err(e)?
+        }
+    };
+    Ok(rows.iter().map(server_group).collect())
+}
+
+pub async fn server_group_by_uuid(db: &Db, uuid: &str) -> DbResult<Option<ServerGroup>> {
+    let row = sqlx::query("SELECT * FROM compute_server_groups WHERE uuid = $1")
+        .bind(uuid)
+        .fetch_optional(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(row.as_ref().map(server_group))
+}
+
+pub async fn delete_server_group(db: &Db, uuid: &str) -> DbResult<()> {
+    let mut tx = db.writer().begin().await.map_err(e)?;
+    sqlx::query("DELETE FROM compute_server_group_members WHERE group_uuid = $1")
+        .bind(uuid)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+    sqlx::query("DELETE FROM compute_server_groups WHERE uuid = $1").bind(uuid).execute(&mut *tx).await.map_err(e)?;
+    tx.commit().await.map_err(e)
+}
+
+pub async fn add_group_member(conn: &mut sqlx::AnyConnection, group: &str, instance: &str) -> DbResult<()> {
+    sqlx::query("INSERT INTO compute_server_group_members (group_uuid, instance_uuid) VALUES ($1, $2)")
+        .bind(group)
+        .bind(instance)
+        .execute(conn)
+        .await
+        .map_err(e)?;
+    Ok(())
+}
+
+/// The members of a group that are not deleted: (uuid, host).
+pub async fn group_members(db: &Db, group: &str) -> DbResult<Vec<(String, Option<String>)>> {
+    let rows = sqlx::query(
+        "SELECT i.uuid, i.host FROM compute_server_group_members m JOIN compute_instances i \
+         ON i.uuid = m.instance_uuid WHERE m.group_uuid = $1 AND i.deleted = 0 ORDER BY i.created_at",
+    )
+    .bind(group)
+    .fetch_all(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(rows.iter().map(|r| (get_s(r, "uuid"), get_os(r, "host"))).collect())
+}
+
+/// The groups an instance belongs to.
+pub async fn instance_groups(db: &Db, instance: &str) -> DbResult<Vec<String>> {
+    let rows = sqlx::query("SELECT group_uuid FROM compute_server_group_members WHERE instance_uuid = $1")
+        .bind(instance)
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(rows.iter().map(|r| get_s(r, "group_uuid")).collect())
+}

@@ -19,6 +19,7 @@ pub mod model;
 pub mod policies;
 pub mod quotas;
 pub mod scheduler;
+pub mod server_groups;
 pub mod servers;
 pub mod workflows;
 

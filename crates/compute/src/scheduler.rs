@@ -191,11 +191,16 @@ impl Compute {
                 g.member_of.push(aggs.clone());
             }
         }
+        let rules = self.placement_rules(inst).await?;
         let zone_of = |host: &str| hosts.zones.get(host).map(String::as_str).unwrap_or(crate::aggregates::DEFAULT_AZ);
         let wanted = |node: &crate::model::Node| match forced_host {
             // A forced host skips the filters, as in Nova.
             Some(h) => *h == node.host && forced_node.is_none_or(|n| *n == node.hypervisor_hostname),
-            None => hosts.usable.contains(&node.host) && zone.is_none_or(|z| zone_of(&node.host) == z),
+            None => {
+                hosts.usable.contains(&node.host)
+                    && zone.is_none_or(|z| zone_of(&node.host) == z)
+                    && rules.allows(&node.host)
+            }
         };
         let found = placement::candidates::compute(&snapshot, &request);
         let memory = placement::standard::standard_resource_class_id("MEMORY_MB").expect("standard class");
@@ -216,7 +221,7 @@ impl Compute {
                 .find(|i| i.resource_class == memory)
                 .map(|i| i.capacity() - i.used)
                 .unwrap_or(0);
-            choices.push((free_ram, i, root.uuid.clone()));
+            choices.push((free_ram + rules.weight(&node.host), i, root.uuid.clone()));
         }
         for _ in 0..=ALTERNATES {
             // Spread: the most free memory first, less what this controller

@@ -172,6 +172,7 @@ impl Compute {
             }
         }
         let count = self.check_quota(ctx, &f, req.min_count, req.max_count).await?;
+        let group = self.group_for_build(ctx, &req.scheduler_hints, count).await?;
         let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let now = q::now();
         let instances: Vec<Instance> = (0..count)
@@ -223,6 +224,9 @@ impl Compute {
         for i in &instances {
             q::insert_instance(&mut tx, i).await.map_err(db_err)?;
             self.action_record(&mut tx, ctx, &i.uuid, "create").await?;
+            if let Some(g) = &group {
+                q::add_group_member(&mut tx, &g.uuid, &i.uuid).await.map_err(db_err)?;
+            }
             let params = ServerParams { instance_uuid: i.uuid.clone() };
             self.engine
                 .insert(&mut tx, &format!("create-{}", i.uuid), &server_create::WORKFLOW, &params)

@@ -11,6 +11,7 @@ mod keypairs;
 mod limits;
 mod quotas;
 mod server_actions;
+mod server_groups;
 mod servers;
 mod services;
 mod versions;

@@ -9,6 +9,7 @@ mod keypairs;
 mod limits;
 mod quotas;
 mod server_actions;
+mod server_groups;
 mod server_meta;
 mod server_moves;
 mod servers;
@@ -90,6 +91,8 @@ pub fn router(c: Arc<Compute>) -> Router {
         .route("/os-aggregates", get(aggregates::list).post(aggregates::create))
         .route("/os-aggregates/{id}", get(aggregates::show).put(aggregates::update).delete(aggregates::delete))
         .route("/os-aggregates/{id}/action", post(aggregates::action))
+        .route("/os-server-groups", get(server_groups::list).post(server_groups::create))
+        .route("/os-server-groups/{id}", get(server_groups::show).delete(server_groups::delete))
         .route("/os-keypairs", get(keypairs::list).post(keypairs::create))
         .route("/os-keypairs/{name}", get(keypairs::show).delete(keypairs::delete))
         .fallback(not_found)

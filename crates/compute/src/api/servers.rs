@@ -481,8 +481,18 @@ pub async fn detail(State(c): C, mv: Mv, ctx: Auth, RawQuery(raw): RawQuery) -> 
 
 pub async fn show(State(c): C, mv: Mv, ctx: Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let i = c.server(&ctx, &id, names::SERVERS_SHOW).await?;
-    let a = admin_attrs(&c, &ctx, &i.project_id);
-    Ok(ok(StatusCode::OK, json!({"server": view(&c, mv, a, &i)})))
+    Ok(ok(StatusCode::OK, json!({"server": full_view(&c, mv, &ctx, &i).await?})))
+}
+
+/// The show representation: the detail one plus `server_groups` (2.71).
+pub async fn full_view(c: &Compute, mv: Mv, ctx: &Auth, i: &Instance) -> ApiResult<Value> {
+    let a = admin_attrs(c, ctx, &i.project_id);
+    let mut v = view(c, mv, a, i);
+    if mv.at(71) {
+        let groups = crate::db::instance_groups(&c.db, &i.uuid).await.map_err(crate::core::db_err)?;
+        v["server_groups"] = json!(groups);
+    }
+    Ok(v)
 }
 
 pub async fn delete(State(c): C, ctx: Auth, Path(id): Path<String>) -> ApiResult<Response> {
@@ -529,6 +539,5 @@ pub async fn update(State(c): C, mv: Mv, ctx: Auth, Path(id): Path<String>, body
     }
     c.save_fields(&ctx, &i, None).await?;
     let i = c.server(&ctx, &id, names::SERVERS_UPDATE).await?;
-    let a = admin_attrs(&c, &ctx, &i.project_id);
-    Ok(ok(StatusCode::OK, json!({"server": view(&c, mv, a, &i)})))
+    Ok(ok(StatusCode::OK, json!({"server": full_view(&c, mv, &ctx, &i).await?})))
 }

@@ -75,6 +75,7 @@ fn set_error(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
 fn claim_resources(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let i = building(&c, run).await?;
+        let _placing = c.group_lock(&i).await.map_err(StepError::Retry)?;
         let placed = c.schedule_and_claim(&i).await.map_err(|e| {
             if e.starts_with("No valid host") {
                 StepError::Fail(e)
