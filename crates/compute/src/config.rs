@@ -32,6 +32,9 @@ pub struct ComputeConfig {
     pub quota_cores: i64,
     /// Memory a project may use, in MiB (`[quota] ram`).
     pub quota_ram: i64,
+    /// Whether a resize may stay on the server's host (Nova's option of
+    /// the same name; off as in Nova, so a resize needs a second host).
+    pub allow_resize_to_same_host: bool,
 }
 
 impl ComputeConfig {
@@ -59,6 +62,7 @@ impl Default for ComputeConfig {
             quota_instances: 10,
             quota_cores: 20,
             quota_ram: 51200,
+            allow_resize_to_same_host: false,
         }
     }
 }

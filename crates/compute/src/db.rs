@@ -1435,3 +1435,102 @@ pub async fn instance_groups(db: &Db, instance: &str) -> DbResult<Vec<String>> {
         .map_err(e)?;
     Ok(rows.iter().map(|r| get_s(r, "group_uuid")).collect())
 }
+
+// ---------- migrations ----------
+
+fn migration(r: &AnyRow) -> crate::model::Migration {
+    let flavor = |k: &str| {
+        serde_json::from_str(&get_s(r, k)).unwrap_or(InstanceFlavor {
+            flavorid: String::new(),
+            name: String::new(),
+            vcpus: 0,
+            memory_mb: 0,
+            root_gb: 0,
+            ephemeral_gb: 0,
+            swap: 0,
+            extra_specs: BTreeMap::new(),
+        })
+    };
+    crate::model::Migration {
+        id: get_i(r, "id"),
+        uuid: get_s(r, "uuid"),
+        instance_uuid: get_s(r, "instance_uuid"),
+        migration_type: get_s(r, "migration_type"),
+        status: get_s(r, "status"),
+        source_compute: get_os(r, "source_compute"),
+        source_node: get_os(r, "source_node"),
+        dest_compute: get_os(r, "dest_compute"),
+        dest_node: get_os(r, "dest_node"),
+        old_flavor: flavor("old_flavor"),
+        new_flavor: flavor("new_flavor"),
+        user_id: get_s(r, "user_id"),
+        project_id: get_s(r, "project_id"),
+        created_at: get_s(r, "created_at"),
+        updated_at: get_os(r, "updated_at"),
+    }
+}
+
+pub async fn insert_migration(conn: &mut sqlx::AnyConnection, m: &crate::model::Migration) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO compute_migrations (uuid, instance_uuid, migration_type, status, source_compute, source_node, \
+         dest_compute, dest_node, old_flavor, new_flavor, user_id, project_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&m.uuid)
+    .bind(&m.instance_uuid)
+    .bind(&m.migration_type)
+    .bind(&m.status)
+    .bind(m.source_compute.as_deref())
+    .bind(m.source_node.as_deref())
+    .bind(m.dest_compute.as_deref())
+    .bind(m.dest_node.as_deref())
+    .bind(serde_json::to_string(&m.old_flavor).expect("flavor serializes"))
+    .bind(serde_json::to_string(&m.new_flavor).expect("flavor serializes"))
+    .bind(&m.user_id)
+    .bind(&m.project_id)
+    .bind(&m.created_at)
+    .execute(conn)
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
+pub async fn migration_by_uuid(db: &Db, uuid: &str) -> DbResult<Option<crate::model::Migration>> {
+    let row = sqlx::query("SELECT * FROM compute_migrations WHERE uuid = $1")
+        .bind(uuid)
+        .fetch_optional(db.writer())
+        .await
+        .map_err(e)?;
+    Ok(row.as_ref().map(migration))
+}
+
+/// Migrations, newest first; of one instance when given.
+pub async fn migrations(db: &Db, instance: Option<&str>) -> DbResult<Vec<crate::model::Migration>> {
+    let rows = match instance {
+        Some(i) => sqlx::query("SELECT * FROM compute_migrations WHERE instance_uuid = $1 ORDER BY id DESC")
+            .bind(i)
+            .fetch_all(db.writer())
+            .await
+            .map_err(e)?,
+        None => {
+            sqlx::query("SELECT * FROM compute_migrations ORDER BY id DESC").fetch_all(db.reader()).await.map_err(e)?
+        }
+    };
+    Ok(rows.iter().map(migration).collect())
+}
+
+pub async fn set_migration(db: &Db, uuid: &str, status: &str, dest: Option<(&str, &str)>) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE compute_migrations SET status = $1, dest_compute = COALESCE($2, dest_compute), \
+         dest_node = COALESCE($3, dest_node), updated_at = $4 WHERE uuid = $5",
+    )
+    .bind(status)
+    .bind(dest.map(|d| d.0))
+    .bind(dest.map(|d| d.1))
+    .bind(now())
+    .bind(uuid)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(())
+}

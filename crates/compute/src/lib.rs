@@ -16,6 +16,7 @@ pub mod extra_specs;
 pub mod hosts;
 pub mod keys;
 pub mod model;
+pub mod moves;
 pub mod policies;
 pub mod quotas;
 pub mod scheduler;

@@ -163,3 +163,26 @@ impl Aggregate {
         self.metadata.get("availability_zone").map(String::as_str)
     }
 }
+
+/// A resize or migration of an instance (`os-migrations`); its uuid is
+/// also the Placement consumer that holds the source's resources until the
+/// move is confirmed or reverted.
+#[derive(Clone, Debug)]
+pub struct Migration {
+    pub id: i64,
+    pub uuid: String,
+    pub instance_uuid: String,
+    /// `resize`, `migration`, `live-migration` or `evacuation`.
+    pub migration_type: String,
+    pub status: String,
+    pub source_compute: Option<String>,
+    pub source_node: Option<String>,
+    pub dest_compute: Option<String>,
+    pub dest_node: Option<String>,
+    pub old_flavor: InstanceFlavor,
+    pub new_flavor: InstanceFlavor,
+    pub user_id: String,
+    pub project_id: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}

@@ -33,6 +33,19 @@ pub struct Hosts {
     pub zone_aggregates: HashMap<String, Vec<String>>,
 }
 
+/// A claim for a resize or migration: the instance's current allocations
+/// move to the migration (a consumer of its own) and the instance claims
+/// `flavor` on the destination, in one Placement write.
+pub struct MoveClaim {
+    pub migration: String,
+    pub flavor: InstanceFlavor,
+    pub source: Vec<ProviderAllocation>,
+    /// A host the instance may not go to (its own, unless resizing there is allowed).
+    pub exclude_host: Option<String>,
+    /// The host an admin asked for.
+    pub target_host: Option<String>,
+}
+
 /// Where an instance was placed.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Placed {
@@ -173,16 +186,21 @@ impl Compute {
         *self.hosts_cache.lock().await = None;
     }
 
-    pub async fn schedule_and_claim(&self, inst: &Instance) -> Result<Placed, String> {
+    pub async fn schedule_and_claim(&self, inst: &Instance, moving: Option<&MoveClaim>) -> Result<Placed, String> {
         let hosts = self.hosts().await?;
         let by_uuid: HashMap<&str, &crate::model::Node> = hosts.nodes.iter().map(|(u, n)| (u.as_str(), n)).collect();
         // A repeated step: the claim is already there.
-        if let Some(placed) = self.claimed_node(&inst.uuid, &by_uuid).await? {
+        let claimed = match moving {
+            Some(m) if self.placement.consumer_providers(&m.migration).await.map_err(|e| e.message)?.is_empty() => None,
+            _ => self.claimed_node(&inst.uuid, &by_uuid).await?,
+        };
+        if let Some(placed) = claimed {
             return Ok(placed);
         }
+        let flavor = moving.map(|m| &m.flavor).unwrap_or(&inst.flavor);
         let snapshot = self.placement.snapshot().await.map_err(|e| e.message)?;
-        let mut request = self.candidate_request(&inst.flavor).await?;
-        let forced_host = inst.system_metadata.get("forced_host");
+        let mut request = self.candidate_request(flavor).await?;
+        let forced_host = moving.and_then(|m| m.target_host.as_ref()).or(inst.system_metadata.get("forced_host"));
         let forced_node = inst.system_metadata.get("forced_node");
         let zone = inst.availability_zone.as_deref();
         if let Some(aggs) = zone.and_then(|z| hosts.zone_aggregates.get(z)) {
@@ -193,14 +211,18 @@ impl Compute {
         }
         let rules = self.placement_rules(inst).await?;
         let zone_of = |host: &str| hosts.zones.get(host).map(String::as_str).unwrap_or(crate::aggregates::DEFAULT_AZ);
-        let wanted = |node: &crate::model::Node| match forced_host {
-            // A forced host skips the filters, as in Nova.
-            Some(h) => *h == node.host && forced_node.is_none_or(|n| *n == node.hypervisor_hostname),
-            None => {
-                hosts.usable.contains(&node.host)
-                    && zone.is_none_or(|z| zone_of(&node.host) == z)
-                    && rules.allows(&node.host)
-            }
+        let excluded = moving.and_then(|m| m.exclude_host.as_deref());
+        let wanted = |node: &crate::model::Node| {
+            excluded != Some(node.host.as_str())
+                && match forced_host {
+                    // A forced host skips the filters, as in Nova.
+                    Some(h) => *h == node.host && forced_node.is_none_or(|n| *n == node.hypervisor_hostname),
+                    None => {
+                        hosts.usable.contains(&node.host)
+                            && zone.is_none_or(|z| zone_of(&node.host) == z)
+                            && rules.allows(&node.host)
+                    }
+                }
         };
         let found = placement::candidates::compute(&snapshot, &request);
         let memory = placement::standard::standard_resource_class_id("MEMORY_MB").expect("standard class");
@@ -227,7 +249,7 @@ impl Compute {
             // Spread: the most free memory first, less what this controller
             // is claiming or just claimed there (choosing and marking the
             // choice are one step, so concurrent builds see each other).
-            let Some((claiming, (_, i, root))) = Inflight::choose(self, &mut choices, inst.flavor.memory_mb) else {
+            let Some((claiming, (_, i, root))) = Inflight::choose(self, &mut choices, flavor.memory_mb) else {
                 break;
             };
             let node = by_uuid[root.as_str()];
@@ -244,18 +266,35 @@ impl Compute {
                 consumer_uuid: inst.uuid.clone(),
                 project_id: Some(inst.project_id.clone()),
                 user_id: Some(inst.user_id.clone()),
-                consumer_generation: Some(None),
+                consumer_generation: if moving.is_some() { None } else { Some(None) },
                 consumer_type: Some("INSTANCE".into()),
                 allocations,
             };
-            match self.placement.set_allocations(std::slice::from_ref(&claim), None).await {
+            let mut writes = vec![claim];
+            if let Some(m) = moving {
+                writes.push(ConsumerAllocations {
+                    consumer_uuid: m.migration.clone(),
+                    project_id: Some(inst.project_id.clone()),
+                    user_id: Some(inst.user_id.clone()),
+                    consumer_generation: Some(None),
+                    consumer_type: Some("MIGRATION".into()),
+                    allocations: m.source.clone(),
+                });
+            }
+            match self.placement.set_allocations(&writes, None).await {
                 Ok(()) => {
                     claiming.landed();
                     return Ok(placed);
                 }
                 Err(e) if e.status == axum::http::StatusCode::CONFLICT => {
                     // Our own earlier claim (a repeated step) is a success.
-                    if let Some(node) = self.claimed_node(&inst.uuid, &by_uuid).await? {
+                    let mine = match moving {
+                        Some(m) => {
+                            !self.placement.consumer_providers(&m.migration).await.map_err(|e| e.message)?.is_empty()
+                        }
+                        None => true,
+                    };
+                    if let Some(node) = self.claimed_node(&inst.uuid, &by_uuid).await?.filter(|_| mine) {
                         return Ok(node);
                     }
                     tracing::info!(instance = %inst.uuid, host = %placed.host, error = %e.message, "claim lost a race; trying the next host");

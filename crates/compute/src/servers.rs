@@ -112,6 +112,27 @@ impl Compute {
         )))
     }
 
+    /// Nova's quota check of a resize: the growth in cores and memory.
+    pub async fn check_resize_quota(&self, i: &Instance, new: &InstanceFlavor) -> ApiResult<()> {
+        let limits = self.quota_limits(&i.project_id, None).await?;
+        let (_, used_cores, used_ram) = q::project_usage(&self.db, &i.project_id).await.map_err(db_err)?;
+        let mut overs = Vec::new();
+        let dc = new.vcpus - i.flavor.vcpus;
+        let dr = new.memory_mb - i.flavor.memory_mb;
+        if dc > 0 && limits["cores"] >= 0 && used_cores + dc > limits["cores"] {
+            overs.push(("cores", dc, used_cores, limits["cores"]));
+        }
+        if dr > 0 && limits["ram"] >= 0 && used_ram + dr > limits["ram"] {
+            overs.push(("ram", dr, used_ram, limits["ram"]));
+        }
+        if let Some((name, req, used, allowed)) = overs.first() {
+            return Err(ApiError::forbidden(format!(
+                "Quota exceeded for {name}: Requested {req}, but already used {used} of {allowed} {name}"
+            )));
+        }
+        Ok(())
+    }
+
     /// Starts building `max_count` servers (fewer if the quota allows only
     /// down to `min_count`); answers them, in launch order.
     pub async fn create_servers(

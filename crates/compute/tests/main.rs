@@ -12,6 +12,7 @@ mod limits;
 mod quotas;
 mod server_actions;
 mod server_groups;
+mod server_moves;
 mod servers;
 mod services;
 mod versions;

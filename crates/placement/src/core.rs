@@ -1172,6 +1172,25 @@ impl Placement {
         Ok(uuids)
     }
 
+    /// A consumer's allocations, by provider (for services that move a
+    /// claim from one consumer to another).
+    pub async fn consumer_allocations(&self, consumer: &str) -> ApiResult<Vec<ProviderAllocation>> {
+        let mut conn = self.db.reader().acquire().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
+        let rows = q::consumer_allocations(&mut conn, consumer).await.map_err(db_err)?;
+        let mut out: Vec<ProviderAllocation> = Vec::new();
+        for r in rows {
+            let name = self.class_name(r.resource_class_id);
+            match out.iter_mut().find(|p| p.provider_uuid == r.resource_provider_uuid) {
+                Some(p) => p.resources.push((name, r.used)),
+                None => out.push(ProviderAllocation {
+                    provider_uuid: r.resource_provider_uuid.clone(),
+                    resources: vec![(name, r.used)],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn delete_allocations(&self, consumer: &str) -> ApiResult<bool> {
         let mut tx = q::begin(&self.db).await.map_err(db_err)?;
         q::bump(&mut tx).await.map_err(db_err)?;

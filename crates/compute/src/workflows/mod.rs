@@ -3,6 +3,7 @@
 pub mod server_action;
 pub mod server_create;
 pub mod server_delete;
+pub mod server_resize;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,5 +27,11 @@ pub struct ActionParams {
     pub extra: serde_json::Value,
 }
 
-pub static ALL: &[&workflow::Workflow<crate::Compute>] =
-    &[&server_create::WORKFLOW, &server_delete::WORKFLOW, &server_action::WORKFLOW];
+pub static ALL: &[&workflow::Workflow<crate::Compute>] = &[
+    &server_create::WORKFLOW,
+    &server_delete::WORKFLOW,
+    &server_action::WORKFLOW,
+    &server_resize::RESIZE,
+    &server_resize::CONFIRM,
+    &server_resize::REVERT,
+];

@@ -76,7 +76,7 @@ fn claim_resources(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> 
     Box::pin(async move {
         let i = building(&c, run).await?;
         let _placing = c.group_lock(&i).await.map_err(StepError::Retry)?;
-        let placed = c.schedule_and_claim(&i).await.map_err(|e| {
+        let placed = c.schedule_and_claim(&i, None).await.map_err(|e| {
             if e.starts_with("No valid host") {
                 StepError::Fail(e)
             } else {
