@@ -2,6 +2,7 @@
 access), keypairs, with the `openstack` CLI and openstacksdk."""
 import os
 import subprocess
+import time
 import uuid
 
 
@@ -69,64 +70,173 @@ def flows(c, check):
     yield from server_flows(c, check, tag)
 
 
+def wait_status(c, check, server, want, timeout=60):
+    """Polls `server show` until the server has no task and is `want`."""
+    deadline = time.time() + timeout
+    shown = {}
+    while time.time() < deadline:
+        shown = c.osj("server", "show", server)
+        if shown["status"] == want and not shown.get("OS-EXT-STS:task_state"):
+            return shown
+        time.sleep(0.3)
+    check(False, f"server {server} did not become {want}: {shown}")
+
+
 def server_flows(c, check, tag):
     raw = os.path.join(c.dir, f"boot-{tag}.raw")
     with open(raw, "wb") as f:
         f.write(b"\0" * 65536)
     img = c.osj("image", "create", "--file", raw, "--disk-format", "raw", "--container-format", "bare",
-                f"boot-{tag}")
+                "--public", f"boot-{tag}")
     flavor = f"m1.boot-{tag}"
+    bigger = f"m1.bigger-{tag}"
     c.osj("flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", flavor)
+    c.osj("flavor", "create", "--ram", "512", "--disk", "1", "--vcpus", "2", bigger)
 
     services = c.osj("compute", "service", "list")
-    check(len(services) == 1 and services[0]["Binary"] == "nova-compute" and services[0]["State"] == "up",
+    check(len(services) == 3 and all(s["Binary"] == "nova-compute" and s["State"] == "up" for s in services),
           f"compute service list: {services}")
-    host = services[0]["Host"]
+    hosts = sorted(s["Host"] for s in services)
     hypervisors = c.osj("hypervisor", "list")
-    check(len(hypervisors) == 1 and hypervisors[0]["State"] == "up", f"hypervisor list: {hypervisors}")
-    yield "openstack compute service list, hypervisor list: the local fake host is up"
+    check(len(hypervisors) == 3 and all(h["State"] == "up" for h in hypervisors), f"hypervisor list: {hypervisors}")
+    hv = c.osj("hypervisor", "show", hypervisors[0]["Hypervisor Hostname"])
+    check(hv.get("hypervisor_hostname") == hypervisors[0]["Hypervisor Hostname"] and hv.get("state") == "up"
+          and "aggregates" in hv, f"hypervisor show: {hv}")
+    yield "openstack compute service list, hypervisor list, hypervisor show: three fake hosts are up"
 
     vm = c.osj("server", "create", "--image", img["id"], "--flavor", flavor, "--nic", "none", "--wait",
                f"vm-{tag}")
     check(vm["status"] == "ACTIVE", f"server create --wait: {vm}")
     shown = c.osj("server", "show", vm["id"])
-    check(shown["status"] == "ACTIVE" and shown["OS-EXT-SRV-ATTR:host"] == host, f"server show: {shown}")
+    check(shown["status"] == "ACTIVE" and shown["OS-EXT-SRV-ATTR:host"] in hosts, f"server show: {shown}")
     rows = c.osj("server", "list", "--long")
     check(any(r["ID"] == vm["id"] and r["Status"] == "ACTIVE" for r in rows), f"server list --long: {rows}")
     yield "openstack server create --image --flavor --nic none --wait: ACTIVE; server show, server list --long"
 
-    usage = c.osj("resource", "provider", "list")
-    rp = usage[0]["uuid"]
+    allocs = c.osj("resource", "provider", "allocation", "show", vm["id"])
+    check(len(allocs) == 1, f"allocation show: {allocs}")
+    rp = allocs[0]["resource_provider"]
     used = {r["resource_class"]: r["usage"] for r in c.osj("resource", "provider", "usage", "show", rp)}
     check(used.get("MEMORY_MB") == 256 and used.get("VCPU") == 1, f"placement usage while the server runs: {used}")
+    yield "the server's allocation in Placement (osc-placement: allocation show, usage show)"
+
+    for action, status in [("stop", "SHUTOFF"), ("start", "ACTIVE"), ("reboot", "ACTIVE"), ("pause", "PAUSED"),
+                           ("unpause", "ACTIVE"), ("suspend", "SUSPENDED"), ("resume", "ACTIVE")]:
+        c.os("server", action, vm["id"])
+        wait_status(c, check, vm["id"], status)
+    out = c.os("server", "unpause", vm["id"], expect_fail=True)
+    check("Cannot 'unpause' instance" in out and "vm_state active" in out, f"unpause of an active server: {out}")
+    c.os("server", "reboot", "--hard", "--wait", vm["id"])
+    yield "openstack server stop/start/reboot/pause/unpause/suspend/resume; Nova's 409 for a wrong state"
+
+    source = c.osj("server", "show", vm["id"])["OS-EXT-SRV-ATTR:host"]
+    c.os("server", "resize", "--flavor", bigger, "--wait", vm["id"])
+    shown = wait_status(c, check, vm["id"], "VERIFY_RESIZE")
+    check(shown["OS-EXT-SRV-ATTR:host"] != source, f"resize moves to another host: {shown}")
+    c.os("server", "resize", "confirm", vm["id"])
+    shown = wait_status(c, check, vm["id"], "ACTIVE")
+    check(bigger in str(shown["flavor"]), f"resize confirm: {shown}")
     allocs = c.osj("resource", "provider", "allocation", "show", vm["id"])
-    check(len(allocs) == 1 and allocs[0]["resource_provider"] == rp, f"allocation show: {allocs}")
-    yield "the server's allocation in Placement (osc-placement: usage show, allocation show)"
+    check(len(allocs) == 1 and allocs[0]["resources"].get("VCPU") == 2, f"allocations after the resize: {allocs}")
+    yield "openstack server resize --flavor --wait, resize confirm: VERIFY_RESIZE on another host, then ACTIVE"
+
+    project = f"e2e-lock-{tag}"
+    c.os("project", "create", project)
+    c.os("user", "create", "--password", "secret", "--project", project, f"locker-{tag}")
+    c.os("role", "add", "--user", f"locker-{tag}", "--project", project, "member")
+    member = c.user_env(f"locker-{tag}", "secret", project)
+    mine = c.osj("server", "create", "--image", img["id"], "--flavor", flavor, "--nic", "none", "--wait",
+                 f"locked-{tag}", env=member)
+    c.os("--os-compute-api-version", "2.73", "server", "lock", "--reason", "maintenance", mine["id"], env=member)
+    shown = c.osj("--os-compute-api-version", "2.73", "server", "show", mine["id"], env=member)
+    check(shown.get("locked") is True and shown.get("locked_reason") == "maintenance", f"server lock: {shown}")
+    out = c.os("server", "stop", mine["id"], env=member, expect_fail=True)
+    check("is locked" in out, f"a locked server refuses stop: {out}")
+    c.os("server", "unlock", mine["id"], env=member)
+    c.os("server", "stop", mine["id"], env=member)
+    wait_status(c, check, mine["id"], "SHUTOFF")
+    yield "openstack server lock --reason / unlock as a project member: a locked server refuses stop"
+
+    c.os("quota", "set", "--instances", "1", project)
+    quota = c.osj("quota", "show", "--compute", project)
+    check(any(r.get("Resource") == "instances" and r.get("Limit") == 1 for r in quota)
+          if isinstance(quota, list) else quota.get("instances") == 1, f"quota show: {quota}")
+    out = c.os("server", "create", "--image", img["id"], "--flavor", flavor, "--nic", "none",
+               f"over-{tag}", env=member, expect_fail=True)
+    check("Quota exceeded for instances" in out and "403" in out, f"quota exceeded: {out}")
+    c.os("server", "delete", "--wait", mine["id"], env=member)
+    yield "openstack quota set --instances, quota show: the next server create is refused with 403"
 
     limits = {r["Name"]: r["Value"] for r in c.osj("limits", "show", "--absolute")}
-    check(limits.get("total_instances_used") == 1 and limits.get("total_ram_used") == 256, f"limits show: {limits}")
-    zones = c.osj("availability", "zone", "list", "--compute")
-    check(any(z["Zone Name"] == "nova" and z["Zone Status"] == "available" for z in zones), f"az list: {zones}")
-    yield "openstack limits show --absolute (usage), availability zone list --compute"
+    check(limits.get("total_instances_used") == 1 and limits.get("total_ram_used") == 512, f"limits show: {limits}")
+    yield "openstack limits show --absolute (usage)"
 
-    c.os("compute", "service", "set", "--disable", "--disable-reason", "e2e", host, "nova-compute")
-    row = c.osj("compute", "service", "list", "--long")[0]
+    group = c.osj("server", "group", "create", "--policy", "anti-affinity", f"anti-{tag}")
+    spread = []
+    for i in range(2):
+        s = c.osj("server", "create", "--image", img["id"], "--flavor", flavor, "--nic", "none", "--wait",
+                  "--hint", f"group={group['id']}", f"anti-{tag}-{i}")
+        spread.append(c.osj("server", "show", s["id"])["OS-EXT-SRV-ATTR:host"])
+    check(len(set(spread)) == 2, f"anti-affinity spreads two servers on two hosts: {spread}")
+    shown = c.osj("server", "group", "show", group["id"])
+    check(len(shown["members"]) == 2 if isinstance(shown["members"], list) else shown["members"].count(",") == 1,
+          f"server group show: {shown}")
+    for i in range(2):
+        c.os("server", "delete", "--wait", f"anti-{tag}-{i}")
+    c.os("server", "group", "delete", group["id"])
+    yield "openstack server group create --policy anti-affinity: two members land on two hosts"
+
+    c.os("quota", "set", "--instances", "20", "admin")
+    c.os("server", "create", "--image", img["id"], "--flavor", flavor, "--nic", "none", "--min", "10", "--max", "10",
+         "--wait", f"many-{tag}")
+    many = [r for r in c.osj("server", "list", "--long", "--name", f"^many-{tag}") if r["Status"] == "ACTIVE"]
+    check(len(many) == 10, f"server create --min 10: {many}")
+    on = {c.osj("server", "show", r["ID"])["OS-EXT-SRV-ATTR:host"] for r in many}
+    check(len(on) == 3, f"ten servers spread over the three hosts: {on}")
+    c.os("server", "delete", "--wait", *[r["ID"] for r in many])
+    yield "openstack server create --min 10 --max 10 on three fake hosts: ten ACTIVE servers on all three"
+
+    agg = c.osj("aggregate", "create", "--zone", f"zone-{tag}", f"agg-{tag}")
+    c.os("aggregate", "add", "host", agg["name"], hosts[2])
+    zoned = c.osj("server", "create", "--image", img["id"], "--flavor", flavor, "--nic", "none", "--wait",
+                  "--availability-zone", f"zone-{tag}", f"zoned-{tag}")
+    shown = c.osj("server", "show", zoned["id"])
+    check(shown["OS-EXT-SRV-ATTR:host"] == hosts[2] and shown["OS-EXT-AZ:availability_zone"] == f"zone-{tag}",
+          f"server create --availability-zone: {shown}")
+    zones = c.osj("availability", "zone", "list", "--compute")
+    check(any(z["Zone Name"] == f"zone-{tag}" for z in zones), f"az list: {zones}")
+    hv = c.osj("hypervisor", "show", hosts[2])
+    check(agg["name"] in str(hv.get("aggregates")), f"hypervisor show lists the aggregate: {hv}")
+    c.os("server", "delete", "--wait", zoned["id"])
+    c.os("aggregate", "remove", "host", agg["name"], hosts[2])
+    c.os("aggregate", "delete", agg["name"])
+    yield "openstack aggregate create --zone, add host; server create --availability-zone lands there"
+
+    c.os("compute", "service", "set", "--disable", "--disable-reason", "e2e", hosts[0], "nova-compute")
+    c.os("compute", "service", "set", "--disable", hosts[1], "nova-compute")
+    row = next(r for r in c.osj("compute", "service", "list", "--long") if r["Host"] == hosts[0])
     check(row["Status"] == "disabled" and row["Disabled Reason"] == "e2e", f"service set --disable: {row}")
-    out = c.os("server", "create", "--image", img["id"], "--flavor", flavor, "--nic", "none", "--wait",
-               f"nohost-{tag}", expect_fail=True)
+    third = c.osj("server", "create", "--image", img["id"], "--flavor", flavor, "--nic", "none", "--wait",
+                  f"third-{tag}")
+    check(c.osj("server", "show", third["id"])["OS-EXT-SRV-ATTR:host"] == hosts[2], "scheduling avoids disabled hosts")
+    c.os("compute", "service", "set", "--disable", hosts[2], "nova-compute")
+    c.os("server", "create", "--image", img["id"], "--flavor", flavor, "--nic", "none", "--wait",
+         f"nohost-{tag}", expect_fail=True)
     err = c.osj("server", "show", f"nohost-{tag}")
-    check(err["status"] == "ERROR" and "No valid host" in str(err.get("fault")), f"no host while disabled: {err} {out}")
-    c.os("server", "delete", "--wait", f"nohost-{tag}")
-    c.os("compute", "service", "set", "--enable", host, "nova-compute")
-    yield "openstack compute service set --disable: scheduling avoids the host (ERROR, No valid host); --enable"
+    check(err["status"] == "ERROR" and "No valid host" in str(err.get("fault")), f"no host while disabled: {err}")
+    c.os("server", "delete", "--wait", f"nohost-{tag}", third["id"])
+    for h in hosts:
+        c.os("compute", "service", "set", "--enable", h, "nova-compute")
+    yield "openstack compute service set --disable: scheduling avoids those hosts (ERROR when none is left); --enable"
 
     c.os("server", "delete", "--wait", vm["id"])
     check(not any(r["ID"] == vm["id"] for r in c.osj("server", "list")), "server delete --wait")
-    used = {r["resource_class"]: r["usage"] for r in c.osj("resource", "provider", "usage", "show", rp)}
-    check(used.get("MEMORY_MB") == 0 and used.get("VCPU") == 0, f"placement usage after the delete: {used}")
-    yield "openstack server delete --wait releases the server's allocations"
+    for h in hypervisors:
+        used = {r["resource_class"]: r["usage"] for r in c.osj("resource", "provider", "usage", "show", h["ID"])}
+        check(used.get("MEMORY_MB") == 0 and used.get("VCPU") == 0, f"placement usage after the deletes: {used}")
+    yield "openstack server delete --wait releases every allocation (osc-placement usage show)"
 
-    c.os("flavor", "delete", flavor)
+    c.os("flavor", "delete", flavor, bigger)
     c.os("image", "delete", img["id"])
 
 

@@ -39,6 +39,8 @@ class Cloud:
         for k in list(self.env):
             if k.startswith("OS_") or k.startswith("FERROSTACK_"):
                 del self.env[k]
+        # Three fake hosts: anti-affinity, spreading and resizes need more than one.
+        self.env["FERROSTACK_AGENT__FAKE_NODES"] = "3"
         self.pg_db = None
         self.postgres = postgres
         if postgres:
