@@ -35,6 +35,9 @@ pub struct ComputeConfig {
     /// Whether a resize may stay on the server's host (Nova's option of
     /// the same name; off as in Nova, so a resize needs a second host).
     pub allow_resize_to_same_host: bool,
+    /// Hosts a build tries before it ends in ERROR (Nova's `[scheduler]
+    /// max_attempts`): a spawn that fails on one host is rescheduled.
+    pub scheduler_max_attempts: i64,
 }
 
 impl ComputeConfig {
@@ -63,6 +66,7 @@ impl Default for ComputeConfig {
             quota_cores: 20,
             quota_ram: 51200,
             allow_resize_to_same_host: false,
+            scheduler_max_attempts: 3,
         }
     }
 }

@@ -1534,3 +1534,21 @@ pub async fn set_migration(db: &Db, uuid: &str, status: &str, dest: Option<(&str
     .map_err(e)?;
     Ok(())
 }
+
+/// Every instance, deleted ones too, by project and uuid (usage reports).
+pub async fn instances_for_usage(db: &Db, project: Option<&str>) -> DbResult<Vec<Instance>> {
+    let rows = match project {
+        Some(p) => sqlx::query(&format!(
+            "SELECT {INSTANCE_COLUMNS} FROM compute_instances WHERE project_id = $1 ORDER BY project_id, uuid"
+        ))
+        .bind(p)
+        .fetch_all(db.reader())
+        .await
+        .map_err(e)?,
+        None => sqlx::query(&format!("SELECT {INSTANCE_COLUMNS} FROM compute_instances ORDER BY project_id, uuid"))
+            .fetch_all(db.reader())
+            .await
+            .map_err(e)?,
+    };
+    Ok(rows.iter().map(instance).collect())
+}

@@ -780,7 +780,7 @@ pub static DEFAULTS: &[RuleDefault] = &[
     },
     RuleDefault {
         name: "os_compute_api:os-migrations:index",
-        check_str: "role:admin",
+        check_str: "(role:manager and project_id:%(project_id)s) or role:admin",
         description: "List migrations",
         scope_types: &[ScopeType::Project],
         operations: &[("GET", "/os-migrations")],

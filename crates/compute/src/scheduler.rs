@@ -212,8 +212,12 @@ impl Compute {
         let rules = self.placement_rules(inst).await?;
         let zone_of = |host: &str| hosts.zones.get(host).map(String::as_str).unwrap_or(crate::aggregates::DEFAULT_AZ);
         let excluded = moving.and_then(|m| m.exclude_host.as_deref());
+        // Hosts where this build already failed (rescheduling).
+        let failed: Vec<&str> =
+            inst.system_metadata.get("failed_hosts").map(|f| f.split(',').collect()).unwrap_or_default();
         let wanted = |node: &crate::model::Node| {
             excluded != Some(node.host.as_str())
+                && !failed.contains(&node.host.as_str())
                 && match forced_host {
                     // A forced host skips the filters, as in Nova.
                     Some(h) => *h == node.host && forced_node.is_none_or(|n| *n == node.hypervisor_hostname),

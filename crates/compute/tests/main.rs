@@ -10,6 +10,7 @@ mod hosts;
 mod keypairs;
 mod limits;
 mod quotas;
+mod reports;
 mod server_actions;
 mod server_groups;
 mod server_moves;

@@ -283,3 +283,39 @@ async fn servers_belong_to_their_project() {
     agent.stop().await;
     n.stop().await;
 }
+
+#[tokio::test]
+async fn a_build_that_fails_on_a_host_is_rescheduled_and_one_that_fails_everywhere_ends_in_error() {
+    let n = Nova::start().await;
+    let agent = n.cloud.start_agent("rs", 2, 8, 16384, 100).await;
+    let img = image(&n, &n.admin).await;
+    n.flavor(json!({"name": "rs1", "id": "rs1", "ram": 256, "vcpus": 1, "disk": 1})).await;
+    let nodes = compute::db::nodes(&n.cloud.compute.db).await.unwrap();
+    let node = |h: &str| nodes.iter().find(|x| x.host == h).unwrap().uuid.clone();
+
+    // The fake driver fails spawns on rs-0 for these names: every build
+    // that tries rs-0 first goes on to rs-1.
+    let mut body = boot("fail-on:rs-0 w", &img, "rs1");
+    body["server"]["min_count"] = json!(3);
+    body["server"]["max_count"] = json!(3);
+    assert_eq!(n.post("/servers", &n.admin, "2.37", body).await.status, 202);
+    let r = n.get("/servers", &n.admin, "").await;
+    for s in r.body["servers"].as_array().unwrap() {
+        let id = s["id"].as_str().unwrap();
+        let s = wait(&n, &n.admin, id, &["BUILD"]).await;
+        assert_eq!(s["status"], "ACTIVE", "{s}");
+        assert_eq!(s["OS-EXT-SRV-ATTR:host"], "rs-1");
+        let a = allocations(&n, id).await;
+        assert_eq!(a.as_object().unwrap().keys().collect::<Vec<_>>(), [&node("rs-1")], "only rs-1 holds its claim");
+    }
+
+    let r = n.post("/servers", &n.admin, "2.37", boot("fail-on:rs-0,rs-1 x", &img, "rs1")).await;
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    let s = wait(&n, &n.admin, &id, &["BUILD"]).await;
+    assert_eq!(s["status"], "ERROR");
+    let msg = s["fault"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("Exceeded maximum number of retries."), "{msg}");
+    assert_eq!(allocations(&n, &id).await, json!({}));
+    agent.stop().await;
+    n.stop().await;
+}

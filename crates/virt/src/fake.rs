@@ -48,6 +48,17 @@ impl Driver for FakeDriver {
             if !self.nodes.iter().any(|n| n.name == spec.node) {
                 return Err(DriverError(format!("node {} is not managed by this host", spec.node)));
             }
+            // Failure injection for tests: a server named `... fail-on:a,b`
+            // fails to spawn on nodes a and b.
+            if let Some(list) = spec.name.split_once("fail-on:").map(|(_, l)| l.split_whitespace().next().unwrap_or(""))
+            {
+                if list.split(',').any(|n| n == spec.node) {
+                    return Err(DriverError(format!(
+                        "fake spawn failure on {} (the server's name asks for it)",
+                        spec.node
+                    )));
+                }
+            }
             let mut all = self.instances.lock().expect("fake driver lock");
             let info = all
                 .entry(spec.uuid.clone())

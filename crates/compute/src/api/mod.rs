@@ -8,6 +8,7 @@ mod flavors;
 mod keypairs;
 mod limits;
 mod quotas;
+mod reports;
 mod server_actions;
 mod server_groups;
 mod server_meta;
@@ -93,6 +94,12 @@ pub fn router(c: Arc<Compute>) -> Router {
         .route("/os-aggregates/{id}/action", post(aggregates::action))
         .route("/os-server-groups", get(server_groups::list).post(server_groups::create))
         .route("/os-server-groups/{id}", get(server_groups::show).delete(server_groups::delete))
+        .route("/os-migrations", get(reports::migrations))
+        .route("/os-simple-tenant-usage", get(reports::usage_list))
+        .route("/os-simple-tenant-usage/{project}", get(reports::usage_show))
+        .route("/os-server-external-events", post(reports::external_events))
+        .route("/servers/{id}/os-server-password", get(reports::password_show).delete(reports::password_clear))
+        .route("/servers/{id}/diagnostics", get(reports::diagnostics))
         .route("/os-keypairs", get(keypairs::list).post(keypairs::create))
         .route("/os-keypairs/{name}", get(keypairs::show).delete(keypairs::delete))
         .fallback(not_found)

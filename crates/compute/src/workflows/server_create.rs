@@ -55,7 +55,7 @@ fn set_error(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let p: ServerParams = run.params()?;
         let message = run.error.clone().unwrap_or_else(|| "the build was interrupted".into());
-        let no_host = message.starts_with("No valid host");
+        let no_host = message.starts_with("No valid host") || message.starts_with("Exceeded maximum number of retries");
         let fault = Fault {
             code: 500,
             message: if no_host {
@@ -105,31 +105,78 @@ fn release_claim(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
 
 fn spawn_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
-        let i = building(&c, run).await?;
-        let (Some(host), Some(node)) = (run.get::<String>("host"), run.get::<String>("node")) else {
-            return Err(StepError::Fail("the server has no host to spawn on".into()));
-        };
-        let spec = virt::InstanceSpec {
-            uuid: i.uuid.clone(),
-            name: i.name.clone(),
-            node,
-            vcpus: i.flavor.vcpus,
-            memory_mb: i.flavor.memory_mb,
-            root_gb: i.flavor.root_gb,
-            image_ref: i.image_ref.clone(),
-            user_data: i.user_data.clone(),
-            key_data: i.key_data.clone(),
-        };
-        let result = c
-            .run_on_host(&host, &format!("spawn-{}", i.uuid), &Action::Spawn { spec })
-            .await
-            .map_err(StepError::Fail)?;
-        if let Some(e) = result.error {
-            return Err(StepError::Fail(e));
+        loop {
+            let mut i = building(&c, run).await?;
+            let (Some(host), Some(node)) = (run.get::<String>("host"), run.get::<String>("node")) else {
+                return Err(StepError::Fail("the server has no host to spawn on".into()));
+            };
+            let attempt = run.get::<i64>("attempt").unwrap_or(0);
+            let spec = virt::InstanceSpec {
+                uuid: i.uuid.clone(),
+                name: i.name.clone(),
+                node,
+                vcpus: i.flavor.vcpus,
+                memory_mb: i.flavor.memory_mb,
+                root_gb: i.flavor.root_gb,
+                image_ref: i.image_ref.clone(),
+                user_data: i.user_data.clone(),
+                key_data: i.key_data.clone(),
+            };
+            let key = if attempt == 0 { format!("spawn-{}", i.uuid) } else { format!("spawn-{}-{attempt}", i.uuid) };
+            let result = c.run_on_host(&host, &key, &Action::Spawn { spec }).await.map_err(StepError::Fail)?;
+            let Some(error) = result.error else {
+                let power = result.instance.map(|x| u8::from(x.power_state) as i64).unwrap_or(1);
+                run.set("power_state", power);
+                return Ok(());
+            };
+            if attempt + 1 >= c.config.scheduler_max_attempts || i.system_metadata.contains_key("forced_host") {
+                return Err(StepError::Fail(format!(
+                    "Exceeded maximum number of retries. Exceeded max scheduling attempts {} for instance {}. \
+                     Last exception: {error}",
+                    attempt + 1,
+                    i.uuid
+                )));
+            }
+            // Reschedule: clean the host, give its claim back, claim elsewhere.
+            tracing::warn!(instance = %i.uuid, host = %host, error = %error, attempt, "build failed on a host; rescheduling");
+            let unspawn = Action::Destroy { uuid: i.uuid.clone() };
+            match c.run_on_host(&host, &format!("unspawn-{}-{attempt}", i.uuid), &unspawn).await {
+                Ok(r) if r.error.is_none() => {}
+                Ok(r) => return Err(StepError::Retry(r.error.unwrap_or_default())),
+                Err(e) => return Err(StepError::Retry(e)),
+            }
+            let mut failed: Vec<String> = i
+                .system_metadata
+                .get("failed_hosts")
+                .map(|f| f.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            if !failed.contains(&host) {
+                failed.push(host.clone());
+            }
+            i.system_metadata.insert("failed_hosts".into(), failed.join(","));
+            let mut tx = c.db.writer().begin().await.map_err(retry)?;
+            q::save_instance_fields(&mut tx, &i).await.map_err(retry)?;
+            tx.commit().await.map_err(retry)?;
+            c.release_claim(&i.uuid).await.map_err(StepError::Retry)?;
+            let placed = c.schedule_and_claim(&i, None).await.map_err(|e| {
+                if e.starts_with("No valid host") {
+                    StepError::Fail(format!(
+                        "Exceeded maximum number of retries. Exhausted all hosts available for retrying build \
+                         failures for instance {}.",
+                        i.uuid
+                    ))
+                } else {
+                    StepError::Retry(e)
+                }
+            })?;
+            let zone = c.host_zone(&placed.host).await.map_err(|e| StepError::Retry(e.message))?;
+            q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), Some(&zone))
+                .await
+                .map_err(retry)?;
+            run.set("host", &placed.host);
+            run.set("node", &placed.node);
+            run.set("attempt", attempt + 1);
         }
-        let power = result.instance.map(|x| u8::from(x.power_state) as i64).unwrap_or(1);
-        run.set("power_state", power);
-        Ok(())
     })
 }
 
