@@ -45,6 +45,7 @@ impl Compute {
                 if !same || self.placement.get_provider(&node.uuid).await?.is_none() {
                     self.report_inventory(&node).await?;
                 }
+                self.report_pgpus(&node, &n.pgpus).await?;
             }
             let uuids: Vec<String> = h.instances.iter().map(|i| i.uuid.clone()).collect();
             q::set_reported_instances(&self.db, &h.host, &uuids).await.map_err(db_err)?;
@@ -103,6 +104,33 @@ impl Compute {
             inv(class("DISK_GB"), node.local_gb, c.reserved_host_disk_mb / 1024, c.disk_allocation_ratio),
         ];
         p.change_inventories(&node.uuid, None, placement::core::InventoryChange::ReplaceAll(rows)).await?;
+        Ok(())
+    }
+
+    /// A child provider under the node's for each physical GPU, with its
+    /// VGPU inventory (`<node>_<pci address>`, as Nova names them).
+    async fn report_pgpus(&self, node: &Node, pgpus: &[virt::Pgpu]) -> ApiResult<()> {
+        let p = &self.placement;
+        let class = placement::standard::standard_resource_class_id("VGPU").expect("standard class");
+        for g in pgpus {
+            let uuid = pgpu_uuid(&node.uuid, &g.name);
+            if p.get_provider(&uuid).await?.is_some() {
+                continue;
+            }
+            p.create_provider(&uuid, &format!("{}_{}", node.hypervisor_hostname, g.name), Some(&node.uuid)).await?;
+            let row = InventoryRow {
+                resource_provider_id: 0,
+                resource_class_id: class,
+                total: g.vgpus,
+                reserved: 0,
+                min_unit: 1,
+                max_unit: g.vgpus.max(1),
+                step_size: 1,
+                allocation_ratio: 1.0,
+                updated_at: String::new(),
+            };
+            p.change_inventories(&uuid, None, placement::core::InventoryChange::ReplaceAll(vec![row])).await?;
+        }
         Ok(())
     }
 
@@ -244,4 +272,13 @@ impl Drop for Waiter<'_> {
 
 pub fn agent_forbidden() -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "Only the admin or service role may speak the agent protocol.")
+}
+
+/// The provider uuid of a node's physical GPU: the same on every report.
+fn pgpu_uuid(node: &str, pgpu: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("{node}/{pgpu}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
 }

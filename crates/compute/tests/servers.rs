@@ -319,3 +319,49 @@ async fn a_build_that_fails_on_a_host_is_rescheduled_and_one_that_fails_everywhe
     agent.stop().await;
     n.stop().await;
 }
+
+#[tokio::test]
+async fn vgpu_flavors_land_on_physical_gpus_reported_as_child_providers() {
+    let n = Nova::start().await;
+    let plain = n.cloud.start_agent("cpu", 1, 8, 16384, 100).await;
+    let gpu = n.cloud.start_agent_with_pgpus("gpu", 1, 8, 16384, 100, (2, 1)).await;
+    let img = image(&n, &n.admin).await;
+    n.flavor(json!({"name": "v1", "id": "v1", "ram": 256, "vcpus": 1, "disk": 1})).await;
+    let r =
+        n.post("/flavors/v1/os-extra_specs", &n.admin, "2.86", json!({"extra_specs": {"resources:VGPU": "1"}})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let nodes = compute::db::nodes(&n.cloud.compute.db).await.unwrap();
+    let gpu_node = nodes.iter().find(|x| x.host == "gpu-0").unwrap().uuid.clone();
+
+    let r = n
+        .cloud
+        .placement_request(Method::GET, &format!("/resource_providers?in_tree={gpu_node}"), Some(&n.admin), "1.14")
+        .send()
+        .await
+        .unwrap();
+    let tree = r.json::<Value>().await.unwrap()["resource_providers"].clone();
+    let children: Vec<&Value> =
+        tree.as_array().unwrap().iter().filter(|p| p["parent_provider_uuid"] == gpu_node).collect();
+    assert_eq!(children.len(), 2, "{tree}");
+    assert_eq!(children[0]["name"], "gpu-0_pci_0000_84_00_0");
+
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = n.post("/servers", &n.admin, "2.37", boot(&format!("v{i}"), &img, "v1")).await;
+        let id = r.body["server"]["id"].as_str().unwrap().to_string();
+        ids.push((id.clone(), wait(&n, &n.admin, &id, &["BUILD"]).await));
+    }
+    let active: Vec<&(String, Value)> = ids.iter().filter(|(_, s)| s["status"] == "ACTIVE").collect();
+    assert_eq!(active.len(), 2, "two physical GPUs of one VGPU each take two servers");
+    for (id, s) in &active {
+        assert_eq!(s["OS-EXT-SRV-ATTR:host"], "gpu-0");
+        let a = allocations(&n, id).await;
+        let vgpu: Vec<&Value> = a.as_object().unwrap().values().filter(|v| v["resources"]["VGPU"] == 1).collect();
+        assert_eq!((a.as_object().unwrap().len(), vgpu.len()), (2, 1), "{a}");
+    }
+    let (_, failed) = ids.iter().find(|(_, s)| s["status"] == "ERROR").unwrap();
+    assert!(failed["fault"]["message"].as_str().unwrap().starts_with("No valid host"));
+    gpu.stop().await;
+    plain.stop().await;
+    n.stop().await;
+}

@@ -39,6 +39,11 @@ pub struct AgentSection {
     pub fake_vcpus: i64,
     pub fake_memory_mb: i64,
     pub fake_disk_gb: i64,
+    /// Fake driver: physical GPUs per node (each a child provider with VGPU
+    /// inventory, so `resources:VGPU=1` flavors schedule).
+    pub fake_pgpus: usize,
+    /// Fake driver: virtual GPUs each physical GPU holds.
+    pub fake_vgpus_per_pgpu: i64,
     /// Seconds a long poll for commands waits.
     pub poll_wait: u64,
     /// Seconds between the agent's full-state reports.
@@ -55,6 +60,8 @@ impl Default for AgentSection {
             fake_vcpus: 16,
             fake_memory_mb: 32768,
             fake_disk_gb: 500,
+            fake_pgpus: 0,
+            fake_vgpus_per_pgpu: 4,
             poll_wait: 20,
             report_interval: 60,
         }

@@ -316,8 +316,10 @@ pub fn build_agent(
     let hosts: Vec<(String, Arc<dyn virt::Driver>)> = (0..count)
         .map(|i| {
             let name = if count == 1 { base.clone() } else { format!("{base}-{i}") };
-            let d: Arc<dyn virt::Driver> =
-                Arc::new(virt::fake::FakeDriver::new(&name, 1, a.fake_vcpus, a.fake_memory_mb, a.fake_disk_gb));
+            let d: Arc<dyn virt::Driver> = Arc::new(
+                virt::fake::FakeDriver::new(&name, 1, a.fake_vcpus, a.fake_memory_mb, a.fake_disk_gb)
+                    .with_pgpus(a.fake_pgpus, a.fake_vgpus_per_pgpu),
+            );
             (name, d)
         })
         .collect();

@@ -100,11 +100,26 @@ impl TestCloud {
     /// node each: `<name>-0`, `<name>-1`, ...) and waits until the
     /// controller knows them all.
     pub async fn start_agent(&self, name: &str, hosts: usize, vcpus: i64, memory_mb: i64, disk_gb: i64) -> AgentHandle {
+        self.start_agent_with_pgpus(name, hosts, vcpus, memory_mb, disk_gb, (0, 0)).await
+    }
+
+    /// As [`TestCloud::start_agent`], each node with `pgpus.0` physical GPUs
+    /// of `pgpus.1` virtual GPUs.
+    pub async fn start_agent_with_pgpus(
+        &self,
+        name: &str,
+        hosts: usize,
+        vcpus: i64,
+        memory_mb: i64,
+        disk_gb: i64,
+        pgpus: (usize, i64),
+    ) -> AgentHandle {
         let drivers: Vec<(String, std::sync::Arc<dyn virt::Driver>)> = (0..hosts)
             .map(|i| {
                 let host = format!("{name}-{i}");
-                let d: std::sync::Arc<dyn virt::Driver> =
-                    std::sync::Arc::new(virt::fake::FakeDriver::new(&host, 1, vcpus, memory_mb, disk_gb));
+                let d: std::sync::Arc<dyn virt::Driver> = std::sync::Arc::new(
+                    virt::fake::FakeDriver::new(&host, 1, vcpus, memory_mb, disk_gb).with_pgpus(pgpus.0, pgpus.1),
+                );
                 (host, d)
             })
             .collect();

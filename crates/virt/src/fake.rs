@@ -25,9 +25,19 @@ impl FakeDriver {
                 hypervisor_type: "fake".into(),
                 hypervisor_version: 1000,
                 cpu_info: "{\"arch\": \"x86_64\", \"model\": \"fake\"}".into(),
+                pgpus: Vec::new(),
             })
             .collect();
         FakeDriver { nodes, instances: Mutex::new(HashMap::new()) }
+    }
+
+    /// Gives every node `count` physical GPUs of `vgpus` virtual GPUs each.
+    pub fn with_pgpus(mut self, count: usize, vgpus: i64) -> FakeDriver {
+        for n in &mut self.nodes {
+            n.pgpus =
+                (0..count).map(|i| crate::Pgpu { name: format!("pci_0000_{:02x}_00_0", 0x84 + i), vgpus }).collect();
+        }
+        self
     }
 
     fn set(&self, uuid: &str, state: PowerState) -> DriverResult<InstanceInfo> {

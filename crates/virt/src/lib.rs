@@ -56,6 +56,18 @@ pub struct NodeResources {
     pub hypervisor_type: String,
     pub hypervisor_version: i64,
     pub cpu_info: String,
+    /// Physical GPUs that offer virtual GPUs (a child resource provider
+    /// with VGPU inventory each, as Nova reports them).
+    #[serde(default)]
+    pub pgpus: Vec<Pgpu>,
+}
+
+/// A physical GPU and how many virtual GPUs it can hold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pgpu {
+    /// Its PCI address in Nova's provider-name form, e.g. `pci_0000_84_00_0`.
+    pub name: String,
+    pub vgpus: i64,
 }
 
 /// An instance as the controller asks for it.
