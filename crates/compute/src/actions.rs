@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use api_core::{ApiError, ApiResult, RequestContext};
 use db::DbError;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::core::{db_err, Compute};
 use crate::db as q;
@@ -185,9 +185,4 @@ impl Compute {
         }
         Ok(r)
     }
-}
-
-/// A copy of `v` as JSON (for workflow parameters).
-pub fn extra(v: impl serde::Serialize) -> Value {
-    serde_json::to_value(v).unwrap_or_else(|_| json!({}))
 }

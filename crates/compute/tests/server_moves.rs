@@ -2,21 +2,10 @@
 //! runs, which flavor it has, and what Placement holds for the instance
 //! and for the migration at each point.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::Nova;
-use crate::servers::{image, wait};
-
-async fn allocations(n: &Nova, consumer: &str) -> Value {
-    let r = n
-        .cloud
-        .placement_request(Method::GET, &format!("/allocations/{consumer}"), Some(&n.admin), "1.28")
-        .send()
-        .await
-        .unwrap();
-    r.json::<Value>().await.unwrap()["allocations"].clone()
-}
+use crate::servers::{allocations, image, wait};
 
 async fn node_uuid(n: &Nova, host: &str) -> String {
     compute::db::nodes(&n.cloud.compute.db).await.unwrap().into_iter().find(|x| x.host == host).unwrap().uuid

@@ -51,7 +51,7 @@ pub async fn wait(n: &Nova, token: &str, id: &str, from: &[&str]) -> Value {
     panic!("server {id} stayed in {from:?}");
 }
 
-async fn allocations(n: &Nova, consumer: &str) -> Value {
+pub async fn allocations(n: &Nova, consumer: &str) -> Value {
     let r = n
         .cloud
         .placement_request(Method::GET, &format!("/allocations/{consumer}"), Some(&n.admin), "1.28")

@@ -175,12 +175,10 @@ fn usages(list: &[Instance], start: NaiveDateTime, end: NaiveDateTime) -> Vec<(S
     out
 }
 
-async fn usage_query(
-    c: &Compute,
-    mv: Mv,
-    raw: Option<&str>,
-    detail_allowed: bool,
-) -> ApiResult<(Vec<(String, String)>, NaiveDateTime, NaiveDateTime)> {
+/// The query of a usage report and its period.
+type UsageQuery = (Vec<(String, String)>, NaiveDateTime, NaiveDateTime);
+
+fn usage_query(mv: Mv, raw: Option<&str>, detail_allowed: bool) -> ApiResult<UsageQuery> {
     let mut pairs = query_pairs(raw);
     let mut known = vec!["start", "end"];
     if detail_allowed || !mv.at(75) {
@@ -195,7 +193,6 @@ async fn usage_query(
     if start >= end {
         return Err(bad("Invalid start time. The start time cannot occur after the end time."));
     }
-    let _ = c;
     Ok((pairs, start, end))
 }
 
@@ -216,7 +213,7 @@ fn page(c: &Compute, mv: Mv, pairs: &[(String, String)], mut list: Vec<Instance>
 }
 
 pub async fn usage_list(State(c): C, mv: Mv, ctx: Auth, RawQuery(raw): RawQuery) -> ApiResult<Response> {
-    let (pairs, start, end) = usage_query(&c, mv, raw.as_deref(), true).await?;
+    let (pairs, start, end) = usage_query(mv, raw.as_deref(), true)?;
     c.authorize(&ctx, names::USAGE_LIST, &Compute::project_target(&ctx))?;
     let all = q::instances_for_usage(&c.db, None).await.map_err(db_err)?;
     let active: Vec<Instance> = usages(&all, start, end)
@@ -248,7 +245,7 @@ pub async fn usage_show(
     Path(project): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let (pairs, start, end) = usage_query(&c, mv, raw.as_deref(), false).await?;
+    let (pairs, start, end) = usage_query(mv, raw.as_deref(), false)?;
     c.authorize(&ctx, names::USAGE_SHOW, &json!({"project_id": project}))?;
     let all = q::instances_for_usage(&c.db, Some(&project)).await.map_err(db_err)?;
     let active: Vec<Instance> =

@@ -6,6 +6,22 @@ pub mod server_delete;
 pub mod server_resize;
 
 use serde::{Deserialize, Serialize};
+use workflow::{StepError, StepResult};
+
+use crate::Compute;
+
+/// Has `host` destroy an instance (the command idempotent under `key`);
+/// a host the controller no longer knows has nothing left to destroy.
+pub async fn destroy_on_host(c: &Compute, host: &str, key: &str, uuid: &str) -> StepResult {
+    match c.run_on_host(host, key, &agent::protocol::Action::Destroy { uuid: uuid.to_string() }).await {
+        Ok(r) => match r.error {
+            None => Ok(()),
+            Some(e) => Err(StepError::Retry(e)),
+        },
+        Err(e) if e.contains("is not known") => Ok(()),
+        Err(e) => Err(StepError::Retry(e)),
+    }
+}
 
 /// The parameters of every server workflow: which instance.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use agent::protocol::Action;
 use futures_util::future::BoxFuture;
 use workflow::{Run, Step, StepError, StepResult, Workflow};
 
-use super::ServerParams;
+use super::{destroy_on_host, ServerParams};
 use crate::db as q;
 use crate::model::{Fault, Instance};
 use crate::Compute;
@@ -139,12 +139,7 @@ fn spawn_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
             }
             // Reschedule: clean the host, give its claim back, claim elsewhere.
             tracing::warn!(instance = %i.uuid, host = %host, error = %error, attempt, "build failed on a host; rescheduling");
-            let unspawn = Action::Destroy { uuid: i.uuid.clone() };
-            match c.run_on_host(&host, &format!("unspawn-{}-{attempt}", i.uuid), &unspawn).await {
-                Ok(r) if r.error.is_none() => {}
-                Ok(r) => return Err(StepError::Retry(r.error.unwrap_or_default())),
-                Err(e) => return Err(StepError::Retry(e)),
-            }
+            destroy_on_host(&c, &host, &format!("unspawn-{}-{attempt}", i.uuid), &i.uuid).await?;
             let mut failed: Vec<String> = i
                 .system_metadata
                 .get("failed_hosts")
@@ -184,19 +179,7 @@ fn destroy_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult>
     Box::pin(async move {
         let p: ServerParams = run.params()?;
         let Some(host) = run.get::<String>("host") else { return Ok(()) };
-        match c
-            .run_on_host(
-                &host,
-                &format!("unspawn-{}", p.instance_uuid),
-                &Action::Destroy { uuid: p.instance_uuid.clone() },
-            )
-            .await
-        {
-            Ok(r) if r.error.is_none() => Ok(()),
-            Ok(r) => Err(StepError::Retry(r.error.unwrap_or_default())),
-            Err(e) if e.contains("is not known") => Ok(()),
-            Err(e) => Err(StepError::Retry(e)),
-        }
+        destroy_on_host(&c, &host, &format!("unspawn-{}", p.instance_uuid), &p.instance_uuid).await
     })
 }
 

@@ -8,11 +8,10 @@
 
 use std::sync::Arc;
 
-use agent::protocol::Action;
 use futures_util::future::BoxFuture;
 use workflow::{Run, Step, StepError, StepResult, Workflow};
 
-use super::ServerParams;
+use super::{destroy_on_host, ServerParams};
 use crate::db as q;
 use crate::Compute;
 
@@ -34,12 +33,7 @@ fn destroy_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult>
             return Ok(());
         };
         let Some(host) = i.host else { return Ok(()) };
-        match c.run_on_host(&host, &format!("delete-{}", i.uuid), &Action::Destroy { uuid: i.uuid.clone() }).await {
-            Ok(r) if r.error.is_none() => Ok(()),
-            Ok(r) => Err(StepError::Retry(r.error.unwrap_or_default())),
-            Err(e) if e.contains("is not known") => Ok(()),
-            Err(e) => Err(StepError::Retry(e)),
-        }
+        destroy_on_host(&c, &host, &format!("delete-{}", i.uuid), &i.uuid).await
     })
 }
 

@@ -22,7 +22,7 @@ use futures_util::future::BoxFuture;
 use placement::core::ConsumerAllocations;
 use workflow::{Run, Step, StepError, StepResult, Workflow};
 
-use super::ActionParams;
+use super::{destroy_on_host, ActionParams};
 use crate::db as q;
 use crate::model::{Instance, InstanceFlavor, Migration};
 use crate::scheduler::MoveClaim;
@@ -218,13 +218,7 @@ fn unprepare_destination(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepRe
             let old = spec(&i, &m.old_flavor, &node);
             on_host(&c, &dest, format!("resize-back-{}", m.uuid), Action::Resize { spec: old }).await?;
         } else {
-            let action = Action::Destroy { uuid: i.uuid.clone() };
-            match c.run_on_host(&dest, &format!("resize-destroy-{}", m.uuid), &action).await {
-                Ok(r) if r.error.is_none() => {}
-                Ok(r) => return Err(StepError::Retry(r.error.unwrap_or_default())),
-                Err(e) if e.contains("is not known") => {}
-                Err(e) => return Err(StepError::Retry(e)),
-            }
+            destroy_on_host(&c, &dest, &format!("resize-destroy-{}", m.uuid), &i.uuid).await?;
         }
         Ok(())
     })
@@ -261,12 +255,7 @@ fn cleanup_source(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
             return Ok(());
         }
         let source = m.source_compute.clone().unwrap_or_default();
-        match c.run_on_host(&source, &format!("confirm-{}", m.uuid), &Action::Destroy { uuid: i.uuid.clone() }).await {
-            Ok(r) if r.error.is_none() => Ok(()),
-            Ok(r) => Err(StepError::Retry(r.error.unwrap_or_default())),
-            Err(e) if e.contains("is not known") => Ok(()),
-            Err(e) => Err(StepError::Retry(e)),
-        }
+        destroy_on_host(&c, &source, &format!("confirm-{}", m.uuid), &i.uuid).await
     })
 }
 
