@@ -47,10 +47,6 @@ impl Compute {
         Ok(zones)
     }
 
-    pub async fn host_zone(&self, host: &str) -> ApiResult<String> {
-        Ok(self.host_zones().await?.remove(host).unwrap_or_else(|| DEFAULT_AZ.to_string()))
-    }
-
     /// Zones a server may ask for: the default and every aggregate's.
     pub async fn zone_exists(&self, az: &str) -> ApiResult<bool> {
         Ok(az == DEFAULT_AZ || self.aggregates().await?.iter().any(|a| a.availability_zone() == Some(az)))

@@ -1138,14 +1138,18 @@ pub async fn instance_actions(db: &Db, uuid: &str) -> DbResult<Vec<InstanceActio
 
 // ---------- quotas ----------
 
-/// The limits set for a project (and user, "" for the project's own).
-pub async fn quotas(db: &Db, project: &str, user: &str) -> DbResult<BTreeMap<String, i64>> {
-    let rows = sqlx::query("SELECT resource, hard_limit FROM compute_quotas WHERE project_id = $1 AND user_id = $2")
-        .bind(project)
-        .bind(user)
-        .fetch_all(db.reader())
-        .await
-        .map_err(e)?;
+/// The limits set for a project: its own, then (overriding them) the
+/// user's within it when `user` is given.
+pub async fn quotas(db: &Db, project: &str, user: Option<&str>) -> DbResult<BTreeMap<String, i64>> {
+    let rows = sqlx::query(
+        "SELECT resource, hard_limit, user_id FROM compute_quotas WHERE project_id = $1 \
+         AND (user_id = '' OR user_id = $2) ORDER BY user_id",
+    )
+    .bind(project)
+    .bind(user.unwrap_or(""))
+    .fetch_all(db.reader())
+    .await
+    .map_err(e)?;
     Ok(rows.iter().map(|r| (get_s(r, "resource"), get_i(r, "hard_limit"))).collect())
 }
 
@@ -1221,7 +1225,7 @@ pub async fn count_server_groups(db: &Db, project: &str) -> DbResult<i64> {
 /// Every host aggregate with its hosts and metadata, by id.
 pub async fn aggregates(db: &Db) -> DbResult<Vec<crate::model::Aggregate>> {
     let rows = sqlx::query("SELECT id, uuid, name, created_at, updated_at FROM compute_aggregates ORDER BY id")
-        .fetch_all(db.writer())
+        .fetch_all(db.reader())
         .await
         .map_err(e)?;
     let mut out: Vec<crate::model::Aggregate> = rows
@@ -1237,11 +1241,11 @@ pub async fn aggregates(db: &Db) -> DbResult<Vec<crate::model::Aggregate>> {
         })
         .collect();
     let hosts = sqlx::query("SELECT aggregate_id, host FROM compute_aggregate_hosts ORDER BY host")
-        .fetch_all(db.writer())
+        .fetch_all(db.reader())
         .await
         .map_err(e)?;
     let meta = sqlx::query("SELECT aggregate_id, key, value FROM compute_aggregate_metadata")
-        .fetch_all(db.writer())
+        .fetch_all(db.reader())
         .await
         .map_err(e)?;
     for a in &mut out {

@@ -60,10 +60,7 @@ impl Compute {
     /// A project's limits (a user's within it when `user` is given).
     pub async fn quota_limits(&self, project: &str, user: Option<&str>) -> ApiResult<Limits> {
         let mut l = self.class_limits("default").await?;
-        l.extend(q::quotas(&self.db, project, "").await.map_err(db_err)?);
-        if let Some(u) = user {
-            l.extend(q::quotas(&self.db, project, u).await.map_err(db_err)?);
-        }
+        l.extend(q::quotas(&self.db, project, user).await.map_err(db_err)?);
         Ok(l)
     }
 

@@ -181,6 +181,12 @@ impl Compute {
         Ok(h)
     }
 
+    /// The zone of a host as the scheduler saw it at most a second ago.
+    pub async fn scheduled_zone(&self, host: &str) -> Result<String, String> {
+        let hosts = self.hosts().await?;
+        Ok(hosts.zones.get(host).cloned().unwrap_or_else(|| crate::aggregates::DEFAULT_AZ.to_string()))
+    }
+
     /// Forgets the scheduler's view of the hosts (after an admin changed one).
     pub async fn hosts_changed(&self) {
         *self.hosts_cache.lock().await = None;

@@ -113,6 +113,10 @@ impl Compute {
 
     /// The lock a member of a hard-policy group holds while it is placed.
     pub(crate) async fn group_lock(&self, inst: &Instance) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, String> {
+        // Only a build with a `group` hint joined a group.
+        if inst.scheduler_hints.get("group").is_none() {
+            return Ok(None);
+        }
         for gid in q::instance_groups(&self.db, &inst.uuid).await.map_err(|e| e.to_string())? {
             let Some(g) = q::server_group_by_uuid(&self.db, &gid).await.map_err(|e| e.to_string())? else { continue };
             if g.policy == "affinity" || g.policy == "anti-affinity" {
@@ -127,7 +131,13 @@ impl Compute {
     /// the other members are, and its same_host / different_host hints.
     pub(crate) async fn placement_rules(&self, inst: &Instance) -> Result<Rules, String> {
         let mut rules = Rules { max_per_host: 1, ..Default::default() };
-        for gid in q::instance_groups(&self.db, &inst.uuid).await.map_err(|e| e.to_string())? {
+        let grouped = inst.scheduler_hints.get("group").is_some();
+        let groups = if grouped {
+            q::instance_groups(&self.db, &inst.uuid).await.map_err(|e| e.to_string())?
+        } else {
+            Vec::new()
+        };
+        for gid in groups {
             let Some(g) = q::server_group_by_uuid(&self.db, &gid).await.map_err(|e| e.to_string())? else { continue };
             let mut per_host: HashMap<String, i64> = HashMap::new();
             for (uuid, host) in q::group_members(&self.db, &gid).await.map_err(|e| e.to_string())? {

@@ -73,9 +73,15 @@ impl Compute {
         Ok(i)
     }
 
-    async fn check_quota(&self, ctx: &RequestContext, f: &InstanceFlavor, min: i64, max: i64) -> ApiResult<i64> {
+    async fn check_quota(
+        &self,
+        ctx: &RequestContext,
+        limits: &crate::quotas::Limits,
+        f: &InstanceFlavor,
+        min: i64,
+        max: i64,
+    ) -> ApiResult<i64> {
         let project = ctx.project_id.clone().unwrap_or_default();
-        let limits = self.quota_limits(&project, Some(&ctx.user_id)).await?;
         let (quota_instances, quota_cores, quota_ram) = (limits["instances"], limits["cores"], limits["ram"]);
         if quota_instances < 0 && quota_cores < 0 && quota_ram < 0 {
             return Ok(max);
@@ -168,7 +174,8 @@ impl Compute {
             swap: flavor.swap,
             extra_specs: flavor.extra_specs.clone(),
         };
-        let meta_limit = self.quota_limits(&project, None).await?["metadata_items"];
+        let limits = self.quota_limits(&project, Some(&ctx.user_id)).await?;
+        let meta_limit = limits["metadata_items"];
         if meta_limit >= 0 && req.metadata.len() as i64 > meta_limit {
             return Err(ApiError::forbidden(format!("Maximum number of metadata items exceeds {meta_limit}")));
         }
@@ -192,7 +199,7 @@ impl Compute {
                 return Err(bad("The requested availability zone is not available"));
             }
         }
-        let count = self.check_quota(ctx, &f, req.min_count, req.max_count).await?;
+        let count = self.check_quota(ctx, &limits, &f, req.min_count, req.max_count).await?;
         let group = self.group_for_build(ctx, &req.scheduler_hints, count).await?;
         let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let now = q::now();

@@ -83,7 +83,7 @@ fn claim_resources(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> 
                 StepError::Retry(e)
             }
         })?;
-        let zone = c.host_zone(&placed.host).await.map_err(|e| StepError::Retry(e.message))?;
+        let zone = c.scheduled_zone(&placed.host).await.map_err(StepError::Retry)?;
         q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), Some(&zone))
             .await
             .map_err(retry)?;
@@ -164,7 +164,7 @@ fn spawn_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
                     StepError::Retry(e)
                 }
             })?;
-            let zone = c.host_zone(&placed.host).await.map_err(|e| StepError::Retry(e.message))?;
+            let zone = c.scheduled_zone(&placed.host).await.map_err(StepError::Retry)?;
             q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), Some(&zone))
                 .await
                 .map_err(retry)?;
