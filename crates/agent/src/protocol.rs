@@ -7,6 +7,8 @@
 //!   after SEQ ([`Commands`]), waiting up to SECONDS for one; every call is
 //!   also the agent's heartbeat.
 //! - `POST commands/{seq}` ([`CommandResult`]): how a command went.
+//! - `PUT images/{image}`: the data of a snapshot a `snapshot` command
+//!   asked for (raw bytes; the controller stores it in the Image service).
 
 use serde::{Deserialize, Serialize};
 use virt::{InstanceInfo, InstanceSpec, NodeResources};
@@ -36,20 +38,75 @@ pub struct ReportReply {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    Spawn { spec: InstanceSpec },
-    Destroy { uuid: String },
-    PowerOn { uuid: String },
-    PowerOff { uuid: String },
-    Reboot { uuid: String, hard: bool },
-    Pause { uuid: String },
-    Unpause { uuid: String },
-    Suspend { uuid: String },
-    Resume { uuid: String },
-    ConsoleOutput { uuid: String },
-    Rescue { uuid: String, image_ref: String },
-    Unrescue { uuid: String },
-    Resize { spec: InstanceSpec },
-    TriggerCrashDump { uuid: String },
+    Spawn {
+        spec: InstanceSpec,
+    },
+    Destroy {
+        uuid: String,
+    },
+    PowerOn {
+        uuid: String,
+    },
+    PowerOff {
+        uuid: String,
+    },
+    Reboot {
+        uuid: String,
+        hard: bool,
+    },
+    Pause {
+        uuid: String,
+    },
+    Unpause {
+        uuid: String,
+    },
+    Suspend {
+        uuid: String,
+    },
+    Resume {
+        uuid: String,
+    },
+    ConsoleOutput {
+        uuid: String,
+    },
+    Rescue {
+        uuid: String,
+        image_ref: String,
+    },
+    Unrescue {
+        uuid: String,
+    },
+    Resize {
+        spec: InstanceSpec,
+    },
+    TriggerCrashDump {
+        uuid: String,
+    },
+    /// Snapshot the root disk and upload it to the queued image `image_id`.
+    Snapshot {
+        uuid: String,
+        image_id: String,
+    },
+    SetAdminPassword {
+        uuid: String,
+        password: String,
+    },
+    /// Live migration on the destination; the result's `output` is the URI.
+    PrepareLiveMigration {
+        spec: InstanceSpec,
+    },
+    /// Live migration on the source, to the destination's URI.
+    LiveMigrate {
+        uuid: String,
+        uri: String,
+    },
+    FinishLiveMigration {
+        uuid: String,
+        paused: bool,
+    },
+    RollbackLiveMigration {
+        uuid: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

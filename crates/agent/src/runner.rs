@@ -151,7 +151,7 @@ impl Agent {
                 let drivers = drivers.clone();
                 let token = token.clone();
                 tokio::spawn(async move {
-                    let result = me.execute(&drivers, &c).await;
+                    let result = me.execute(&drivers, &c, &token).await;
                     // A result the controller never got leaves its step waiting;
                     // keep trying for about two minutes.
                     for attempt in 0..30u64 {
@@ -176,7 +176,7 @@ impl Agent {
         }
     }
 
-    async fn execute(&self, drivers: &HashMap<String, Arc<dyn Driver>>, c: &Command) -> CommandResult {
+    async fn execute(&self, drivers: &HashMap<String, Arc<dyn Driver>>, c: &Command, token: &str) -> CommandResult {
         let Some(d) = drivers.get(&c.host) else {
             return CommandResult {
                 error: Some(format!("host {} is not served by agent {}", c.host, self.config.agent_id)),
@@ -186,6 +186,10 @@ impl Agent {
         };
         let done = |r: virt::DriverResult<virt::InstanceInfo>| match r {
             Ok(i) => CommandResult { error: None, instance: Some(i), output: None },
+            Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+        };
+        let unit = |r: virt::DriverResult<()>| match r {
+            Ok(()) => CommandResult { error: None, instance: None, output: None },
             Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
         };
         match &c.action {
@@ -212,6 +216,50 @@ impl Agent {
                 Ok(out) => CommandResult { error: None, instance: None, output: Some(out) },
                 Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
             },
+            Action::Snapshot { uuid, image_id } => unit(self.snapshot(d.as_ref(), uuid, image_id, token).await),
+            Action::SetAdminPassword { uuid, password } => unit(d.set_admin_password(uuid, password).await),
+            Action::PrepareLiveMigration { spec } => match d.prepare_live_migration(spec).await {
+                Ok(uri) => CommandResult { error: None, instance: None, output: Some(uri) },
+                Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+            },
+            Action::LiveMigrate { uuid, uri } => unit(d.live_migrate(uuid, uri).await),
+            Action::FinishLiveMigration { uuid, paused } => done(d.finish_live_migration(uuid, *paused).await),
+            Action::RollbackLiveMigration { uuid } => unit(d.rollback_live_migration(uuid).await),
         }
+    }
+
+    /// Has the driver write the snapshot to a file, then sends the file to
+    /// the controller, which stores it as the image's data.
+    async fn snapshot(&self, d: &dyn Driver, uuid: &str, image_id: &str, token: &str) -> virt::DriverResult<()> {
+        let path = std::env::temp_dir().join(format!("ferrostack-snapshot-{uuid}-{image_id}"));
+        let result = async {
+            let info = d.snapshot(uuid, &path).await?;
+            let file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| virt::DriverError(format!("cannot read the snapshot {}: {e}", path.display())))?;
+            let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+            tracing::info!(instance = %uuid, image = %image_id, bytes = size, "uploading a snapshot");
+            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+            let r = self
+                .client
+                .put(self.url(&format!("/images/{image_id}")))
+                .query(&[("disk_format", &info.disk_format), ("container_format", &info.container_format)])
+                .header("X-Auth-Token", token)
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Length", size)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| virt::DriverError(format!("cannot upload the snapshot to the controller: {e}")))?;
+            if !r.status().is_success() {
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                return Err(virt::DriverError(format!("the controller refused the snapshot ({status}): {text}")));
+            }
+            Ok(())
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&path).await;
+        result
     }
 }

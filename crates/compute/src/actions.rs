@@ -108,6 +108,18 @@ impl Compute {
         g: &Guard,
         start: Start<'_>,
     ) -> ApiResult<()> {
+        self.start_workflow(ctx, i, g, start, &server_action::WORKFLOW).await
+    }
+
+    /// As [`Compute::start_action`], with the workflow `wf`.
+    pub async fn start_workflow(
+        self: &Arc<Self>,
+        ctx: &RequestContext,
+        i: &Instance,
+        g: &Guard,
+        start: Start<'_>,
+        wf: &'static workflow::Workflow<Compute>,
+    ) -> ApiResult<()> {
         check(i, g, self.is_admin(ctx))?;
         let mut tx = self.db.writer().begin().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
         if !q::begin_task(&mut tx, &i.uuid, &i.vm_state, i.task_state.as_deref(), start.task).await.map_err(db_err)? {
@@ -124,7 +136,7 @@ impl Compute {
             extra: start.extra,
         };
         let run = format!("{}-{}-{}", start.action, i.uuid, request_id);
-        self.engine.insert(&mut tx, &run, &server_action::WORKFLOW, &params).await.map_err(db_err)?;
+        self.engine.insert(&mut tx, &run, wf, &params).await.map_err(db_err)?;
         tx.commit().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
         self.engine.spawn(&run);
         Ok(())

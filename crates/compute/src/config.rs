@@ -38,6 +38,10 @@ pub struct ComputeConfig {
     /// Hosts a build tries before it ends in ERROR (Nova's `[scheduler]
     /// max_attempts`): a spawn that fails on one host is rescheduled.
     pub scheduler_max_attempts: i64,
+    /// What happens to a shelved server (Nova's `shelved_offload_time`):
+    /// 0 offloads it at once (its host's resources are freed); any other
+    /// value keeps it on its host until `shelveOffload`.
+    pub shelved_offload_time: i64,
 }
 
 impl ComputeConfig {
@@ -67,6 +71,7 @@ impl Default for ComputeConfig {
             quota_ram: 51200,
             allow_resize_to_same_host: false,
             scheduler_max_attempts: 3,
+            shelved_offload_time: 0,
         }
     }
 }

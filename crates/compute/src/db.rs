@@ -987,7 +987,8 @@ pub async fn reset_state(conn: &mut sqlx::AnyConnection, uuid: &str, vm_state: &
 pub async fn save_instance_fields(conn: &mut sqlx::AnyConnection, i: &Instance) -> DbResult<()> {
     sqlx::query(
         "UPDATE compute_instances SET name = $1, description = $2, hostname = $3, metadata = $4, tags = $5, \
-         system_metadata = $6, locked_by = $7, updated_at = $8 WHERE uuid = $9",
+         system_metadata = $6, locked_by = $7, updated_at = $8, image_ref = $9, key_name = $10, key_data = $11, \
+         user_data = $12 WHERE uuid = $13",
     )
     .bind(&i.name)
     .bind(i.description.as_deref())
@@ -997,6 +998,10 @@ pub async fn save_instance_fields(conn: &mut sqlx::AnyConnection, i: &Instance) 
     .bind(serde_json::to_string(&i.system_metadata).expect("metadata serializes"))
     .bind(i.locked_by.as_deref())
     .bind(now())
+    .bind(&i.image_ref)
+    .bind(i.key_name.as_deref())
+    .bind(i.key_data.as_deref())
+    .bind(i.user_data.as_deref())
     .bind(&i.uuid)
     .execute(conn)
     .await

@@ -57,24 +57,42 @@ impl Compute {
     }
 
     /// Instances a host runs that are not (or no longer) this host's in the
-    /// database — left by a crash between a spawn and its record, or by a
-    /// delete the agent missed — are destroyed.
+    /// database — left by a crash between a spawn and its record, by a
+    /// delete the agent missed, or on a host a server was evacuated from —
+    /// are destroyed; both ends of an unfinished move keep theirs.
     async fn reconcile(&self, agent_id: &str, host: &str, reported: &[String]) -> ApiResult<()> {
         let bucket = chrono::Utc::now().timestamp() / 60;
         for uuid in reported {
             let known = q::instance_by_uuid(&self.db, uuid).await.map_err(db_err)?;
-            let ours = known.is_some_and(|i| !i.deleted && i.host.as_deref() == Some(host));
-            if ours {
+            let Some(i) = known.filter(|i| !i.deleted) else {
+                self.destroy_stray(agent_id, host, uuid, bucket).await?;
+                continue;
+            };
+            if i.host.as_deref() == Some(host) {
                 continue;
             }
-            tracing::warn!(host, instance = %uuid, "the host runs an instance it should not; destroying it");
-            let action = Action::Destroy { uuid: uuid.clone() };
-            let body = serde_json::to_string(&action).expect("action serializes");
-            q::insert_command(&self.db, agent_id, host, &format!("reconcile-{uuid}-{bucket}"), &body)
-                .await
-                .map_err(db_err)?;
-            self.commands_queued.notify_waiters();
+            // Both ends of a move hold a copy until it is confirmed or done.
+            let moving = q::migrations(&self.db, Some(uuid)).await.map_err(db_err)?.into_iter().any(|m| {
+                !matches!(
+                    m.status.as_str(),
+                    "confirmed" | "reverted" | "error" | "completed" | "done" | "failed" | "cancelled"
+                ) && (m.source_compute.as_deref() == Some(host) || m.dest_compute.as_deref() == Some(host))
+            });
+            if !moving {
+                self.destroy_stray(agent_id, host, uuid, bucket).await?;
+            }
         }
+        Ok(())
+    }
+
+    async fn destroy_stray(&self, agent_id: &str, host: &str, uuid: &str, bucket: i64) -> ApiResult<()> {
+        tracing::warn!(host, instance = %uuid, "the host runs an instance it should not; destroying it");
+        let action = Action::Destroy { uuid: uuid.to_string() };
+        let body = serde_json::to_string(&action).expect("action serializes");
+        q::insert_command(&self.db, agent_id, host, &format!("reconcile-{uuid}-{bucket}"), &body)
+            .await
+            .map_err(db_err)?;
+        self.commands_queued.notify_waiters();
         Ok(())
     }
 

@@ -22,6 +22,7 @@ pub mod quotas;
 pub mod scheduler;
 pub mod server_groups;
 pub mod servers;
+pub mod snapshots;
 pub mod workflows;
 
 mod api;

@@ -15,7 +15,7 @@ use crate::actions::{check, invalid_state, Guard};
 use crate::core::{bad, db_err, Compute};
 use crate::db as q;
 use crate::model::{Instance, InstanceFlavor, Migration};
-use crate::workflows::{server_resize, ActionParams};
+use crate::workflows::{server_live_migrate, server_rebuild, server_resize, ActionParams};
 
 impl Compute {
     /// The newest migration of an instance still waiting for confirm or revert.
@@ -28,7 +28,9 @@ impl Compute {
             .ok_or_else(|| bad("Instance has not been resized."))
     }
 
-    /// Starts a resize (`new_flavor`) or cold migration (same flavor).
+    /// Starts a resize (`new_flavor`), cold migration (same flavor), live
+    /// migration or evacuation (`migration_type` `live-migration` or
+    /// `evacuation`; `stop`: the evacuated server ends stopped).
     #[allow(clippy::too_many_arguments)]
     pub async fn start_move(
         self: &Arc<Self>,
@@ -39,9 +41,15 @@ impl Compute {
         migration_type: &str,
         new_flavor: InstanceFlavor,
         host: Option<&str>,
+        stop: bool,
     ) -> ApiResult<()> {
         check(i, g, self.is_admin(ctx))?;
-        if let Some(h) = &i.host {
+        let (task, wf, status): (&str, &'static workflow::Workflow<Compute>, &str) = match migration_type {
+            "live-migration" => ("migrating", &server_live_migrate::WORKFLOW, "accepted"),
+            "evacuation" => ("rebuilding", &server_rebuild::EVACUATE, "accepted"),
+            _ => ("resize_prep", &server_resize::RESIZE, "pre-migrating"),
+        };
+        if let Some(h) = i.host.as_ref().filter(|_| migration_type != "evacuation") {
             let up = q::service_by_host(&self.db, h).await.map_err(db_err)?.is_some_and(|s| self.service_is_up(&s));
             if !up {
                 return Err(ApiError::conflict("Service is unavailable at this time."));
@@ -57,7 +65,7 @@ impl Compute {
             uuid: uuid::Uuid::new_v4().to_string(),
             instance_uuid: i.uuid.clone(),
             migration_type: migration_type.to_string(),
-            status: "pre-migrating".into(),
+            status: status.into(),
             source_compute: i.host.clone(),
             source_node: i.node.clone(),
             dest_compute: None,
@@ -69,7 +77,6 @@ impl Compute {
             created_at: q::now(),
             updated_at: None,
         };
-        let task = "resize_prep";
         let mut tx = self.db.writer().begin().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
         if !q::begin_task(&mut tx, &i.uuid, &i.vm_state, i.task_state.as_deref(), Some(task)).await.map_err(db_err)? {
             return Err(invalid_state(g.name, &i.uuid, "task_state", Some("changed")));
@@ -82,12 +89,15 @@ impl Compute {
             request_id: request_id.clone(),
             task: Some(task.into()),
             from_vm_state: i.vm_state.clone(),
-            extra: json!({"migration": migration.uuid, "host": host}),
+            extra: json!({"migration": migration.uuid, "host": host, "stop": stop}),
         };
         let run = format!("{action}-{}-{}", i.uuid, migration.uuid);
-        self.engine.insert(&mut tx, &run, &server_resize::RESIZE, &params).await.map_err(db_err)?;
+        self.engine.insert(&mut tx, &run, wf, &params).await.map_err(db_err)?;
         tx.commit().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
         self.engine.spawn(&run);
+        if wf.kind != server_resize::RESIZE.kind {
+            return Ok(());
+        }
         // Wait for the claim: a resize no host can take is the caller's 400.
         for _ in 0..1500 {
             let Some(st) = self.engine.status(&run).await.map_err(db_err)? else { break };

@@ -92,6 +92,13 @@ pub mod names {
     pub const EXTERNAL_EVENTS: &str = "os_compute_api:os-server-external-events:create";
     pub const MIGRATIONS_INDEX: &str = "os_compute_api:os-migrations:index";
     pub const SERVER_MIGRATIONS: &str = "os_compute_api:servers:migrations:index";
+    pub const SERVER_MIGRATIONS_SHOW: &str = "os_compute_api:servers:migrations:show";
+    pub const SERVER_MIGRATIONS_FORCE_COMPLETE: &str = "os_compute_api:servers:migrations:force_complete";
+    pub const SERVER_MIGRATIONS_DELETE: &str = "os_compute_api:servers:migrations:delete";
+    pub const CREATE_BACKUP: &str = "os_compute_api:os-create-backup";
+    pub const ADMIN_PASSWORD: &str = "os_compute_api:os-admin-password";
+    pub const DEFERRED_DELETE_RESTORE: &str = "os_compute_api:os-deferred-delete:restore";
+    pub const DEFERRED_DELETE_FORCE: &str = "os_compute_api:os-deferred-delete:force";
     pub const PASSWORD_SHOW: &str = "os_compute_api:os-server-password:show";
     pub const PASSWORD_CLEAR: &str = "os_compute_api:os-server-password:clear";
     pub const DIAGNOSTICS: &str = "os_compute_api:os-server-diagnostics";
@@ -788,7 +795,7 @@ pub static DEFAULTS: &[RuleDefault] = &[
     },
     RuleDefault {
         name: "os_compute_api:servers:migrations:index",
-        check_str: "role:admin",
+        check_str: "(role:manager and project_id:%(project_id)s) or role:admin",
         description: "List the in-progress live migrations of a server",
         scope_types: &[ScopeType::Project],
         operations: &[("GET", "/servers/{server_id}/migrations")],
@@ -1000,6 +1007,62 @@ pub static DEFAULTS: &[RuleDefault] = &[
         description: "List the API extensions",
         scope_types: &[ScopeType::Project],
         operations: &[("GET", "/extensions")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-create-backup",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Create a back up of a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (createBackup)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-admin-password",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Change the administrative password for a server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (changePassword)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-deferred-delete:restore",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Restore a soft deleted server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (restore)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:os-deferred-delete:force",
+        check_str: "(role:member and project_id:%(project_id)s) or role:admin",
+        description: "Force delete a server before deferred cleanup",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/action (forceDelete)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:migrations:show",
+        check_str: "role:admin",
+        description: "Show details for an in-progress live migration for a given server",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers/{server_id}/migrations/{migration_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:migrations:force_complete",
+        check_str: "(role:manager and project_id:%(project_id)s) or role:admin",
+        description: "Force an in-progress live migration for a given server to complete",
+        scope_types: &[ScopeType::Project],
+        operations: &[("POST", "/servers/{server_id}/migrations/{migration_id}/action (force_complete)")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:migrations:delete",
+        check_str: "(role:manager and project_id:%(project_id)s) or role:admin",
+        description: "Delete(Abort) an in-progress live migration",
+        scope_types: &[ScopeType::Project],
+        operations: &[("DELETE", "/servers/{server_id}/migrations/{migration_id}")],
         deprecated_rule: None,
     },
 ];

@@ -272,6 +272,11 @@ impl Compute {
     /// Starts deleting a server.
     pub async fn delete_server(&self, ctx: &RequestContext, id: &str) -> ApiResult<()> {
         let i = self.server(ctx, id, names::SERVERS_DELETE).await?;
+        self.delete_instance(ctx, &i).await
+    }
+
+    /// Starts deleting an instance the caller may delete.
+    pub async fn delete_instance(&self, ctx: &RequestContext, i: &Instance) -> ApiResult<()> {
         let mut tx = self.db.writer().begin().await.map_err(|e| db_err(DbError::from_sqlx(e)))?;
         if i.locked_by.is_some() && !self.is_admin(ctx) {
             return Err(crate::actions::locked(&i.uuid));

@@ -13,6 +13,7 @@ mod quotas;
 mod reports;
 mod server_actions;
 mod server_groups;
+mod server_lifecycle;
 mod server_moves;
 mod servers;
 mod services;

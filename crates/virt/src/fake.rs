@@ -6,11 +6,12 @@ use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 
-use crate::{Driver, DriverError, DriverResult, InstanceInfo, InstanceSpec, NodeResources, PowerState};
+use crate::{Driver, DriverError, DriverResult, InstanceInfo, InstanceSpec, NodeResources, PowerState, SnapshotInfo};
 
 pub struct FakeDriver {
     nodes: Vec<NodeResources>,
     instances: Mutex<HashMap<String, InstanceInfo>>,
+    passwords: Mutex<HashMap<String, String>>,
 }
 
 impl FakeDriver {
@@ -28,7 +29,7 @@ impl FakeDriver {
                 pgpus: Vec::new(),
             })
             .collect();
-        FakeDriver { nodes, instances: Mutex::new(HashMap::new()) }
+        FakeDriver { nodes, instances: Mutex::new(HashMap::new()), passwords: Mutex::new(HashMap::new()) }
     }
 
     /// Gives every node `count` physical GPUs of `vgpus` virtual GPUs each.
@@ -38,6 +39,16 @@ impl FakeDriver {
                 (0..count).map(|i| crate::Pgpu { name: format!("pci_0000_{:02x}_00_0", 0x84 + i), vgpus }).collect();
         }
         self
+    }
+
+    /// The administrator password last set on an instance.
+    pub fn admin_password(&self, uuid: &str) -> Option<String> {
+        self.passwords.lock().expect("fake driver lock").get(uuid).cloned()
+    }
+
+    fn has(&self, uuid: &str) -> DriverResult<InstanceInfo> {
+        let all = self.instances.lock().expect("fake driver lock");
+        all.get(uuid).cloned().ok_or_else(|| DriverError(format!("instance {uuid} is not on this host")))
     }
 
     fn set(&self, uuid: &str, state: PowerState) -> DriverResult<InstanceInfo> {
@@ -132,6 +143,58 @@ impl Driver for FakeDriver {
                 .cloned()
                 .ok_or_else(|| DriverError(format!("instance {} is not on this host", spec.uuid)))
         })
+    }
+
+    fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a std::path::Path) -> BoxFuture<'a, DriverResult<SnapshotInfo>> {
+        Box::pin(async move {
+            self.has(uuid)?;
+            let data = format!("FAKE SNAPSHOT OF {uuid}\n");
+            tokio::fs::write(dest, data)
+                .await
+                .map_err(|e| DriverError(format!("cannot write the snapshot to {}: {e}", dest.display())))?;
+            Ok(SnapshotInfo { disk_format: "raw".into(), container_format: "bare".into() })
+        })
+    }
+
+    fn set_admin_password<'a>(&'a self, uuid: &'a str, password: &'a str) -> BoxFuture<'a, DriverResult<()>> {
+        Box::pin(async move {
+            self.has(uuid)?;
+            self.passwords.lock().expect("fake driver lock").insert(uuid.to_string(), password.to_string());
+            Ok(())
+        })
+    }
+
+    fn prepare_live_migration<'a>(&'a self, spec: &'a InstanceSpec) -> BoxFuture<'a, DriverResult<String>> {
+        Box::pin(async move {
+            if !self.nodes.iter().any(|n| n.name == spec.node) {
+                return Err(DriverError(format!("node {} is not managed by this host", spec.node)));
+            }
+            let mut all = self.instances.lock().expect("fake driver lock");
+            all.entry(spec.uuid.clone()).or_insert_with(|| InstanceInfo {
+                uuid: spec.uuid.clone(),
+                node: spec.node.clone(),
+                power_state: PowerState::Paused,
+            });
+            Ok(format!("fake://{}/{}", spec.node, spec.uuid))
+        })
+    }
+
+    fn live_migrate<'a>(&'a self, uuid: &'a str, _uri: &'a str) -> BoxFuture<'a, DriverResult<()>> {
+        Box::pin(async move {
+            let all = self.instances.lock().expect("fake driver lock");
+            match all.get(uuid) {
+                Some(_) => Ok(()),
+                None => Err(DriverError(format!("instance {uuid} is not on this host"))),
+            }
+        })
+    }
+
+    fn finish_live_migration<'a>(&'a self, uuid: &'a str, paused: bool) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
+        Box::pin(async move { self.set(uuid, if paused { PowerState::Paused } else { PowerState::Running }) })
+    }
+
+    fn rollback_live_migration<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>> {
+        self.destroy(uuid)
     }
 
     fn trigger_crash_dump<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>> {

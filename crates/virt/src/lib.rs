@@ -94,6 +94,13 @@ pub struct InstanceInfo {
     pub power_state: PowerState,
 }
 
+/// A snapshot a driver wrote: its file and the formats to upload it as.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    pub disk_format: String,
+    pub container_format: String,
+}
+
 /// A driver failure: the message says what went wrong and what to do.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DriverError(pub String);
@@ -127,6 +134,23 @@ pub trait Driver: Send + Sync {
     /// (a resize that stays on its host; a resize or migration to another
     /// host is a spawn there and a destroy here).
     fn resize<'a>(&'a self, spec: &'a InstanceSpec) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    /// Writes a consistent copy of the instance's root disk to `dest`.
+    fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a std::path::Path) -> BoxFuture<'a, DriverResult<SnapshotInfo>>;
+    /// Sets the guest's administrator password (through its guest agent).
+    fn set_admin_password<'a>(&'a self, uuid: &'a str, password: &'a str) -> BoxFuture<'a, DriverResult<()>>;
+    /// Live migration, on the destination: gets ready to receive `spec`'s
+    /// instance; answers the address the source sends it to.
+    fn prepare_live_migration<'a>(&'a self, spec: &'a InstanceSpec) -> BoxFuture<'a, DriverResult<String>>;
+    /// Live migration, on the source: sends the running instance to `uri`;
+    /// when it returns, the destination holds the guest and the copy here
+    /// is stopped (the caller destroys it).
+    fn live_migrate<'a>(&'a self, uuid: &'a str, uri: &'a str) -> BoxFuture<'a, DriverResult<()>>;
+    /// Live migration, on the destination: the received guest runs (or stays
+    /// paused, when it was paused).
+    fn finish_live_migration<'a>(&'a self, uuid: &'a str, paused: bool) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    /// Live migration, on the destination after a failure: forgets what
+    /// `prepare_live_migration` set up.
+    fn rollback_live_migration<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>>;
     /// Sends the guest an NMI so its kernel writes a crash dump.
     fn trigger_crash_dump<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>>;
     fn console_output<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<String>>;

@@ -61,3 +61,37 @@ pub async fn result(
     c.agent_result(&agent, seq, &result).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+#[derive(Deserialize)]
+pub struct SnapshotFormat {
+    #[serde(default = "raw")]
+    disk_format: String,
+    #[serde(default = "bare")]
+    container_format: String,
+}
+
+fn raw() -> String {
+    "raw".into()
+}
+
+fn bare() -> String {
+    "bare".into()
+}
+
+/// `PUT images/{image}`: a snapshot's data, streamed into the Image service.
+pub async fn snapshot_data(
+    State(c): C,
+    ctx: Auth,
+    Path((_agent, image)): Path<(String, String)>,
+    Query(f): Query<SnapshotFormat>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    check(&ctx)?;
+    let size = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    c.store_snapshot(&image, &f.disk_format, &f.container_format, body.into_data_stream(), size).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -4,6 +4,8 @@
 
 mod agents;
 mod aggregates;
+mod extension_list;
+mod extensions;
 mod flavors;
 mod keypairs;
 mod limits;
@@ -11,7 +13,9 @@ mod quotas;
 mod reports;
 mod server_actions;
 mod server_groups;
+mod server_lifecycle;
 mod server_meta;
+mod server_migrations;
 mod server_moves;
 mod servers;
 mod services;
@@ -74,6 +78,11 @@ pub fn router(c: Arc<Compute>) -> Router {
             get(server_meta::tag_check).put(server_meta::tag_add).delete(server_meta::tag_delete),
         )
         .route("/servers/{id}/os-instance-actions", get(server_meta::actions_list))
+        .route("/servers/{id}/migrations", get(server_migrations::index))
+        .route("/servers/{id}/migrations/{mid}", get(server_migrations::show).delete(server_migrations::abort))
+        .route("/servers/{id}/migrations/{mid}/action", post(server_migrations::action))
+        .route("/extensions", get(extensions::list))
+        .route("/extensions/{alias}", get(extensions::show))
         .route("/servers/{id}/os-instance-actions/{request_id}", get(server_meta::action_show))
         .route("/os-services", get(services::list))
         .route("/os-services/{id}", axum::routing::put(services::update).delete(services::delete))
@@ -113,6 +122,7 @@ pub fn agent_router(c: Arc<Compute>) -> Router {
         .route("/v1/agents/{agent}/report", post(agents::report))
         .route("/v1/agents/{agent}/commands", get(agents::commands))
         .route("/v1/agents/{agent}/commands/{seq}", post(agents::result))
+        .route("/v1/agents/{agent}/images/{image}", axum::routing::put(agents::snapshot_data))
         // A report lists every host, node and instance an agent serves.
         .layer(axum::extract::DefaultBodyLimit::max(256 << 20))
         .with_state(c)

@@ -59,7 +59,7 @@ pub async fn action(
                 extra_specs: f.extra_specs,
             };
             c.check_resize_quota(&i, &new).await?;
-            c.start_move(ctx, &i, &RESIZE, "resize", "resize", new, None).await?;
+            c.start_move(ctx, &i, &RESIZE, "resize", "resize", new, None, false).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
         "migrate" => {
@@ -78,7 +78,7 @@ pub async fn action(
                 c.authorize(ctx, names::MIGRATE_HOST, &json!({"project_id": i.project_id}))?;
             }
             let same = i.flavor.clone();
-            c.start_move(ctx, &i, &MIGRATE, "migrate", "migration", same, host).await?;
+            c.start_move(ctx, &i, &MIGRATE, "migrate", "migration", same, host, false).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
         "confirmResize" => {
@@ -91,6 +91,6 @@ pub async fn action(
             c.end_move(ctx, &i, false).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
-        other => Err(bad(format!("There is no such action: {other}"))),
+        other => super::server_lifecycle::action(c, mv, ctx, id, other, arg, body).await,
     }
 }

@@ -3,12 +3,74 @@
 pub mod server_action;
 pub mod server_create;
 pub mod server_delete;
+pub mod server_live_migrate;
+pub mod server_rebuild;
 pub mod server_resize;
+pub mod server_shelve;
+pub mod server_snapshot;
 
 use serde::{Deserialize, Serialize};
 use workflow::{StepError, StepResult};
 
+use crate::db as q;
+use crate::model::{Instance, InstanceFlavor};
 use crate::Compute;
+
+pub fn retry(e: impl std::fmt::Display) -> StepError {
+    StepError::Retry(e.to_string())
+}
+
+/// Runs `action` on `host` (idempotent under `key`); a driver error fails
+/// the step. Answers the instance's power state after it, when it exists.
+pub async fn on_host(
+    c: &Compute,
+    host: &str,
+    key: String,
+    action: agent::protocol::Action,
+) -> Result<Option<i64>, StepError> {
+    let r = c.run_on_host(host, &key, &action).await.map_err(StepError::Retry)?;
+    if let Some(e) = r.error {
+        return Err(StepError::Fail(e));
+    }
+    Ok(r.instance.map(|x| u8::from(x.power_state) as i64))
+}
+
+/// What a host needs to run the instance with flavor `f` on `node`.
+pub fn spec(i: &Instance, f: &InstanceFlavor, node: &str) -> virt::InstanceSpec {
+    virt::InstanceSpec {
+        uuid: i.uuid.clone(),
+        name: i.name.clone(),
+        node: node.to_string(),
+        vcpus: f.vcpus,
+        memory_mb: f.memory_mb,
+        root_gb: f.root_gb,
+        image_ref: i.image_ref.clone(),
+        user_data: i.user_data.clone(),
+        key_data: i.key_data.clone(),
+    }
+}
+
+/// An action's parameters and its instance (a deleted instance fails the step).
+pub async fn action_context(c: &Compute, run: &workflow::Run) -> Result<(ActionParams, Instance), StepError> {
+    let p: ActionParams = run.params()?;
+    let i = q::instance_by_uuid(&c.db, &p.instance_uuid).await.map_err(retry)?;
+    let i = i.filter(|i| !i.deleted).ok_or_else(|| StepError::Fail("the server was deleted".into()))?;
+    Ok((p, i))
+}
+
+/// Ends an action that failed: the task ends with the server in
+/// `vm_state`, and the action's event records the error.
+pub async fn action_failed(c: &Compute, run: &workflow::Run, vm_state: &str, event: &str) -> StepResult {
+    let p: ActionParams = run.params()?;
+    q::finish_task(&c.db, &p.instance_uuid, p.task.as_deref(), vm_state, None).await.map_err(retry)?;
+    let error = run.error.clone().unwrap_or_else(|| "the action was interrupted".into());
+    let host = run.get::<String>("host");
+    q::action_event(&c.db, &p.instance_uuid, &p.request_id, event, host.as_deref(), Some(&error))
+        .await
+        .map_err(retry)?;
+    tracing::warn!(instance = %p.instance_uuid, action = %p.action, vm_state, error = %error, "server action failed");
+    Ok(())
+}
 
 /// Has `host` destroy an instance (the command idempotent under `key`);
 /// a host the controller no longer knows has nothing left to destroy.
@@ -50,4 +112,11 @@ pub static ALL: &[&workflow::Workflow<crate::Compute>] = &[
     &server_resize::RESIZE,
     &server_resize::CONFIRM,
     &server_resize::REVERT,
+    &server_snapshot::WORKFLOW,
+    &server_shelve::SHELVE,
+    &server_shelve::OFFLOAD,
+    &server_shelve::UNSHELVE,
+    &server_rebuild::REBUILD,
+    &server_rebuild::EVACUATE,
+    &server_live_migrate::WORKFLOW,
 ];

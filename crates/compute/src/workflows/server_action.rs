@@ -45,7 +45,10 @@ fn final_vm_state(action: &str, from: &str) -> String {
 }
 
 fn event(action: &str) -> String {
-    format!("compute_{action}_instance")
+    match action {
+        "changePassword" => "compute_set_admin_password".into(),
+        _ => format!("compute_{action}_instance"),
+    }
 }
 
 fn agent_action(p: &ActionParams, image_ref: &str) -> Result<Action, StepError> {
@@ -62,6 +65,9 @@ fn agent_action(p: &ActionParams, image_ref: &str) -> Result<Action, StepError> 
             Action::Rescue { uuid, image_ref: p.extra["rescue_image_ref"].as_str().unwrap_or(image_ref).to_string() }
         }
         "unrescue" => Action::Unrescue { uuid },
+        "changePassword" => {
+            Action::SetAdminPassword { uuid, password: p.extra["password"].as_str().unwrap_or_default().to_string() }
+        }
         other => return Err(StepError::Fail(format!("unknown server action {other}"))),
     })
 }

@@ -22,9 +22,9 @@ use futures_util::future::BoxFuture;
 use placement::core::ConsumerAllocations;
 use workflow::{Run, Step, StepError, StepResult, Workflow};
 
-use super::{destroy_on_host, ActionParams};
+use super::{destroy_on_host, on_host, retry, spec, ActionParams};
 use crate::db as q;
-use crate::model::{Instance, InstanceFlavor, Migration};
+use crate::model::{Instance, Migration};
 use crate::scheduler::MoveClaim;
 use crate::Compute;
 
@@ -57,11 +57,7 @@ pub static REVERT: Workflow<Compute> = Workflow {
     ],
 };
 
-fn retry(e: impl std::fmt::Display) -> StepError {
-    StepError::Retry(e.to_string())
-}
-
-async fn context(c: &Compute, run: &Run) -> Result<(ActionParams, Instance, Migration), StepError> {
+pub(super) async fn context(c: &Compute, run: &Run) -> Result<(ActionParams, Instance, Migration), StepError> {
     let p: ActionParams = run.params()?;
     let i = q::instance_by_uuid(&c.db, &p.instance_uuid).await.map_err(retry)?;
     let Some(i) = i.filter(|i| !i.deleted) else {
@@ -73,33 +69,11 @@ async fn context(c: &Compute, run: &Run) -> Result<(ActionParams, Instance, Migr
     Ok((p, i, m))
 }
 
-fn spec(i: &Instance, f: &InstanceFlavor, node: &str) -> virt::InstanceSpec {
-    virt::InstanceSpec {
-        uuid: i.uuid.clone(),
-        name: i.name.clone(),
-        node: node.to_string(),
-        vcpus: f.vcpus,
-        memory_mb: f.memory_mb,
-        root_gb: f.root_gb,
-        image_ref: i.image_ref.clone(),
-        user_data: i.user_data.clone(),
-        key_data: i.key_data.clone(),
-    }
-}
-
-async fn on_host(c: &Compute, host: &str, key: String, action: Action) -> Result<Option<i64>, StepError> {
-    let r = c.run_on_host(host, &key, &action).await.map_err(StepError::Retry)?;
-    if let Some(e) = r.error {
-        return Err(StepError::Fail(e));
-    }
-    Ok(r.instance.map(|x| u8::from(x.power_state) as i64))
-}
-
 fn same_host(m: &Migration) -> bool {
     m.source_compute == m.dest_compute
 }
 
-fn claim_destination(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
+pub(super) fn claim_destination(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let (p, i, m) = context(&c, run).await?;
         if i.task_state != p.task {
@@ -120,24 +94,28 @@ fn claim_destination(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult
     })
 }
 
-fn unclaim(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
+pub(super) fn unclaim(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let (p, i, m) = context(&c, run).await?;
         give_back_source(&c, &i, &m).await?;
-        q::set_migration(&c.db, &m.uuid, "error", None).await.map_err(retry)?;
+        let status = if m.status == "cancelling" { "cancelled" } else { "error" };
+        q::set_migration(&c.db, &m.uuid, status, None).await.map_err(retry)?;
         q::finish_task(&c.db, &i.uuid, p.task.as_deref(), &p.from_vm_state, None).await.map_err(retry)?;
         let error = run.error.clone().unwrap_or_else(|| "the resize was interrupted".into());
-        q::action_event(&c.db, &i.uuid, &p.request_id, "compute_prep_resize", i.host.as_deref(), Some(&error))
-            .await
-            .map_err(retry)?;
-        tracing::warn!(instance = %i.uuid, error = %error, "resize failed; the server keeps its flavor and host");
+        let event = match m.migration_type.as_str() {
+            "live-migration" => "compute_live_migration",
+            "evacuation" => "compute_rebuild_instance",
+            _ => "compute_prep_resize",
+        };
+        q::action_event(&c.db, &i.uuid, &p.request_id, event, i.host.as_deref(), Some(&error)).await.map_err(retry)?;
+        tracing::warn!(instance = %i.uuid, kind = %m.migration_type, error = %error, "move failed; the server keeps its flavor and host");
         Ok(())
     })
 }
 
 /// The instance takes back what the migration holds of the source (done
 /// when the migration holds nothing).
-async fn give_back_source(c: &Compute, i: &Instance, m: &Migration) -> Result<(), StepError> {
+pub(super) async fn give_back_source(c: &Compute, i: &Instance, m: &Migration) -> Result<(), StepError> {
     let held = c.placement.consumer_allocations(&m.uuid).await.map_err(|e| StepError::Retry(e.message))?;
     if held.is_empty() {
         return Ok(());
@@ -259,7 +237,7 @@ fn cleanup_source(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     })
 }
 
-fn drop_source_claim(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
+pub(super) fn drop_source_claim(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let (_, _, m) = context(&c, run).await?;
         c.placement.delete_allocations(&m.uuid).await.map_err(|e| StepError::Retry(e.message))?;
