@@ -28,6 +28,7 @@ pub mod names {
     pub const SERVERS_INDEX_ALL_TENANTS: &str = "os_compute_api:servers:index:get_all_tenants";
     pub const SERVERS_DETAIL_ALL_TENANTS: &str = "os_compute_api:servers:detail:get_all_tenants";
     pub const SERVERS_SHOW: &str = "os_compute_api:servers:show";
+    pub const SERVERS_ALLOW_ALL_FILTERS: &str = "os_compute_api:servers:allow_all_filters";
     pub const SERVERS_CREATE: &str = "os_compute_api:servers:create";
     pub const SERVERS_DELETE: &str = "os_compute_api:servers:delete";
     pub const EXTENDED_SERVER_ATTRIBUTES: &str = "os_compute_api:os-extended-server-attributes";
@@ -1063,6 +1064,14 @@ pub static DEFAULTS: &[RuleDefault] = &[
         description: "Delete(Abort) an in-progress live migration",
         scope_types: &[ScopeType::Project],
         operations: &[("DELETE", "/servers/{server_id}/migrations/{migration_id}")],
+        deprecated_rule: None,
+    },
+    RuleDefault {
+        name: "os_compute_api:servers:allow_all_filters",
+        check_str: "role:admin",
+        description: "Allow all filters when listing servers",
+        scope_types: &[ScopeType::Project],
+        operations: &[("GET", "/servers"), ("GET", "/servers/detail")],
         deprecated_rule: None,
     },
 ];

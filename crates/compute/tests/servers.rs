@@ -365,3 +365,80 @@ async fn vgpu_flavors_land_on_physical_gpus_reported_as_child_providers() {
     plain.stop().await;
     n.stop().await;
 }
+
+#[tokio::test]
+async fn server_lists_filter_and_sort_as_nova_does() {
+    let n = Nova::start().await;
+    let agent = n.cloud.start_agent("lf", 1, 16, 32768, 200).await;
+    let img = image(&n, &n.admin).await;
+    n.flavor(json!({"name": "lf", "id": "lf", "ram": 256, "vcpus": 1, "disk": 1})).await;
+    let project = n.project("lf").await;
+    let (member, _) = n.persona(&project, "member").await;
+    let mut ids = Vec::new();
+    for name in ["alpha", "bravo", "charlie"] {
+        let mut body = boot(name, &img, "lf");
+        body["server"]["tags"] = json!(if name == "charlie" { vec!["x"] } else { vec!["x", "y"] });
+        let r = n.post("/servers", &member, "2.52", body).await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        let id = r.body["server"]["id"].as_str().unwrap().to_string();
+        wait(&n, &member, &id, &["BUILD"]).await;
+        ids.push(id);
+    }
+    let names = |r: &crate::common::Resp| -> Vec<String> {
+        r.body["servers"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+    };
+    let r = n.get("/servers?sort_key=display_name&sort_dir=asc", &member, "2.75").await;
+    assert_eq!(names(&r), ["alpha", "bravo", "charlie"]);
+    let r = n.get("/servers?sort_key=display_name&sort_dir=asc&limit=2", &member, "2.75").await;
+    assert_eq!(names(&r), ["alpha", "bravo"]);
+    let next = r.body["servers_links"][0]["href"].as_str().unwrap();
+    assert!(next.contains(&format!("marker={}", ids[1])), "{next}");
+    let r = n.get(&format!("/servers?sort_key=display_name&sort_dir=asc&marker={}", ids[1]), &member, "2.75").await;
+    assert_eq!(names(&r), ["charlie"]);
+    n.get("/servers?sort_key=vcpus", &member, "2.75").await.fault(400, "badRequest", "sort_key");
+    assert_eq!(n.get("/servers?sort_key=vcpus", &member, "2.74").await.status, 200, "ignored below 2.75");
+    n.get("/servers?sort_dir=up", &member, "2.75").await.fault(400, "badRequest", "Unknown sort direction");
+    n.get("/servers?sort_key=host", &member, "2.75").await.fault(
+        403,
+        "forbidden",
+        "Only administrators can sort servers by host",
+    );
+
+    let r = n.get("/servers?tags=x,y", &member, "2.26").await;
+    assert_eq!(names(&r).len(), 2);
+    let r = n.get("/servers?not-tags=y", &member, "2.26").await;
+    assert_eq!(names(&r), ["charlie"]);
+    let r = n.get("/servers?tags-any=y&name=^b", &member, "2.26").await;
+    assert_eq!(names(&r), ["bravo"]);
+
+    n.post(&format!("/servers/{}/action", ids[0]), &member, "2.73", json!({"lock": null})).await;
+    let r = n.get("/servers?locked=true", &member, "2.73").await;
+    assert_eq!(names(&r), ["alpha"]);
+    n.get("/servers?locked=maybe", &member, "2.73").await.fault(400, "badRequest", "Unrecognized value 'maybe'");
+    n.get("/servers?status=WHATEVER", &member, "2.38").await.fault(400, "badRequest", "Invalid status value");
+    assert_eq!(n.get("/servers?status=WHATEVER", &member, "2.37").await.body, json!({"servers": []}));
+    let r = n.get("/servers?status=active&status=shutoff", &member, "2.38").await;
+    assert_eq!(names(&r).len(), 3);
+
+    // changes-since includes deleted servers; a non-admin's host filter is dropped.
+    let since = chrono::Utc::now() - chrono::Duration::seconds(2);
+    n.delete(&format!("/servers/{}", ids[2]), &member, "").await;
+    assert_eq!(wait(&n, &member, &ids[2], &["ACTIVE"]).await, Value::Null);
+    let q = format!("/servers/detail?changes-since={}", since.format("%Y-%m-%dT%H:%M:%SZ"));
+    let r = n.get(&q, &member, "2.66").await;
+    let deleted: Vec<&Value> =
+        r.body["servers"].as_array().unwrap().iter().filter(|s| s["status"] == "DELETED").collect();
+    assert_eq!(deleted.len(), 1, "{}", r.body);
+    n.get("/servers?changes-since=2030-01-01T00:00:00Z&changes-before=2020-01-01T00:00:00Z", &member, "2.66")
+        .await
+        .fault(400, "badRequest", "The value of changes-since must be less than or equal to changes-before.");
+    assert_eq!(names(&n.get("/servers?host=nowhere", &member, "2.1").await).len(), 2);
+    assert_eq!(names(&n.get("/servers?host=nowhere&all_tenants=1", &n.admin, "2.1").await).len(), 0);
+    n.get("/servers?status=DELETED", &member, "2.1").await.fault(
+        403,
+        "forbidden",
+        "Only administrators may list deleted instances",
+    );
+    agent.stop().await;
+    n.stop().await;
+}

@@ -398,6 +398,300 @@ const LIST_PARAMS: &[&str] = &[
     "pinned_availability_zone",
 ];
 
+/// Whether a caller without `allow_all_filters` may filter by `key`.
+fn non_admin_filter(mv: Mv, key: &str) -> bool {
+    match key {
+        "reservation_id" | "name" | "status" | "image" | "flavor" | "ip" | "changes-since" | "all_tenants" => true,
+        "ip6" => mv.at(5),
+        "tags" | "tags-any" | "not-tags" | "not-tags-any" => mv.at(26),
+        "changes-before" => mv.at(66),
+        "locked" => mv.at(73),
+        "availability_zone" | "config_drive" | "key_name" | "created_at" | "launched_at" | "terminated_at"
+        | "power_state" | "task_state" | "vm_state" | "progress" | "user_id" => mv.at(83),
+        "hostname" => mv.at(90),
+        _ => false,
+    }
+}
+
+fn parse_time(key: &str, v: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&chrono::Utc)).or_else(|_| {
+        chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f")
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
+            .map(|t| t.and_utc())
+    });
+    parsed.map_err(|_| bad(format!("Invalid input for query parameters {key}. Value: {v}. '{v}' is not a 'date-time'")))
+}
+
+/// A stored timestamp (`2026-01-02T03:04:05Z` or with microseconds).
+fn stored_time(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|t| t.and_utc()))
+}
+
+fn strict_bool(key: &str, v: &str) -> ApiResult<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
+        "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
+        _ => Err(bad(format!(
+            "Invalid input received: Unrecognized value '{v}', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes' ({key})"
+        ))),
+    }
+}
+
+/// Nova's regex filters match anywhere in the value.
+fn regex_filter(pattern: &str) -> regex::Regex {
+    regex::Regex::new(pattern).unwrap_or_else(|_| regex::Regex::new(&regex::escape(pattern)).expect("regex"))
+}
+
+/// A server field a list filter compares.
+type Field = fn(&Instance) -> Option<String>;
+
+fn apply_filters(
+    mv: Mv,
+    ctx: &Auth,
+    admin_all: bool,
+    pairs: &[(String, String)],
+    servers: &mut Vec<Instance>,
+) -> ApiResult<()> {
+    let values = |k: &str| -> Vec<&str> { pairs.iter().filter(|(p, _)| p == k).map(|(_, v)| v.as_str()).collect() };
+    if let Some(p) = last(pairs, "project_id").or_else(|| last(pairs, "tenant_id")).filter(|_| admin_all) {
+        servers.retain(|i| i.project_id == p);
+    }
+    if let Some(n) = last(pairs, "name").or_else(|| last(pairs, "display_name")) {
+        let re = regex_filter(n);
+        servers.retain(|i| re.is_match(&i.name));
+    }
+    let statuses: Vec<String> = values("status").iter().map(|s| s.to_ascii_uppercase()).collect();
+    if !statuses.is_empty() {
+        const KNOWN: &[&str] = &[
+            "ACTIVE",
+            "BUILD",
+            "DELETED",
+            "ERROR",
+            "HARD_REBOOT",
+            "MIGRATING",
+            "PASSWORD",
+            "PAUSED",
+            "REBOOT",
+            "REBUILD",
+            "RESCUE",
+            "RESIZE",
+            "REVERT_RESIZE",
+            "SHELVED",
+            "SHELVED_OFFLOADED",
+            "SHUTOFF",
+            "SOFT_DELETED",
+            "SUSPENDED",
+            "UNKNOWN",
+            "VERIFY_RESIZE",
+        ];
+        if statuses.iter().any(|s| !KNOWN.contains(&s.as_str())) {
+            if mv.at(38) {
+                return Err(bad("Invalid status value"));
+            }
+            servers.clear();
+        }
+        if statuses.iter().any(|s| s == "DELETED") && !ctx.has_role("admin") {
+            return Err(api_core::ApiError::forbidden("Only administrators may list deleted instances"));
+        }
+        servers.retain(|i| statuses.iter().any(|s| s == status(i)));
+    }
+    let exact: [(&str, Field); 12] = [
+        ("uuid", |i| Some(i.uuid.clone())),
+        ("image", |i| Some(i.image_ref.clone())),
+        ("image_ref", |i| Some(i.image_ref.clone())),
+        ("flavor", |i| Some(i.flavor.flavorid.clone())),
+        ("reservation_id", |i| Some(i.reservation_id.clone())),
+        ("user_id", |i| Some(i.user_id.clone())),
+        ("vm_state", |i| Some(i.vm_state.clone())),
+        ("task_state", |i| i.task_state.clone()),
+        ("power_state", |i| Some(i.power_state.to_string())),
+        ("host", |i| i.host.clone()),
+        ("launch_index", |i| Some(i.launch_index.to_string())),
+        ("locked_by", |i| i.locked_by.clone()),
+    ];
+    for (key, field) in exact {
+        let wanted = values(key);
+        if !wanted.is_empty() {
+            servers.retain(|i| field(i).is_some_and(|v| wanted.contains(&v.as_str())));
+        }
+    }
+    let regexes: [(&str, Field); 6] = [
+        ("key_name", |i| i.key_name.clone()),
+        ("availability_zone", |i| i.availability_zone.clone()),
+        ("node", |i| i.node.clone()),
+        ("hostname", |i| Some(i.hostname.clone())),
+        ("description", |i| i.description.clone()),
+        ("display_description", |i| i.description.clone()),
+    ];
+    for (key, field) in regexes {
+        if let Some(p) = last(pairs, key) {
+            let re = regex_filter(p);
+            servers.retain(|i| field(i).is_some_and(|v| re.is_match(&v)));
+        }
+    }
+    let since = last(pairs, "changes-since").map(|v| parse_time("changes-since", v)).transpose()?;
+    let before = last(pairs, "changes-before").map(|v| parse_time("changes-before", v)).transpose()?;
+    if let (Some(s), Some(b)) = (since, before) {
+        if s > b {
+            return Err(bad("The value of changes-since must be less than or equal to changes-before."));
+        }
+    }
+    if since.is_some() || before.is_some() {
+        servers.retain(|i| {
+            let t = stored_time(i.updated_at.as_deref().unwrap_or(&i.created_at));
+            t.is_some_and(|t| since.is_none_or(|s| t >= s) && before.is_none_or(|b| t <= b))
+        });
+    }
+    if let Some(l) = last(pairs, "locked") {
+        let want = strict_bool("locked", l)?;
+        servers.retain(|i| i.locked_by.is_some() == want);
+    }
+    let tag_list = |k: &str| -> Option<Vec<String>> {
+        last(pairs, k).map(|v| v.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect())
+    };
+    if let Some(t) = tag_list("tags") {
+        servers.retain(|i| t.iter().all(|x| i.tags.contains(x)));
+    }
+    if let Some(t) = tag_list("tags-any") {
+        servers.retain(|i| t.iter().any(|x| i.tags.contains(x)));
+    }
+    if let Some(t) = tag_list("not-tags") {
+        servers.retain(|i| !t.iter().all(|x| i.tags.contains(x)));
+    }
+    if let Some(t) = tag_list("not-tags-any") {
+        servers.retain(|i| !t.iter().any(|x| i.tags.contains(x)));
+    }
+    Ok(())
+}
+
+const SORT_KEYS: &[&str] = &[
+    "access_ip_v4",
+    "access_ip_v6",
+    "auto_disk_config",
+    "availability_zone",
+    "config_drive",
+    "created_at",
+    "display_description",
+    "display_name",
+    "host",
+    "hostname",
+    "image_ref",
+    "instance_type_id",
+    "kernel_id",
+    "key_name",
+    "launch_index",
+    "launched_at",
+    "locked",
+    "locked_by",
+    "node",
+    "power_state",
+    "progress",
+    "project_id",
+    "ramdisk_id",
+    "root_device_name",
+    "task_state",
+    "terminated_at",
+    "updated_at",
+    "user_id",
+    "uuid",
+    "vm_state",
+];
+const IGNORED_SORT_KEYS: &[&str] = &[
+    "architecture",
+    "cell_name",
+    "cleaned",
+    "default_ephemeral_device",
+    "default_swap_device",
+    "deleted",
+    "deleted_at",
+    "disable_terminate",
+    "ephemeral_gb",
+    "ephemeral_key_uuid",
+    "id",
+    "key_data",
+    "launched_on",
+    "locked",
+    "memory_mb",
+    "os_type",
+    "reservation_id",
+    "root_gb",
+    "shutdown_terminate",
+    "user_data",
+    "vcpus",
+    "vm_mode",
+];
+
+fn sort_value(i: &Instance, key: &str) -> String {
+    match key {
+        "availability_zone" => i.availability_zone.clone().unwrap_or_default(),
+        "created_at" => i.created_at.clone(),
+        "updated_at" => i.updated_at.clone().unwrap_or_default(),
+        "display_name" => i.name.clone(),
+        "display_description" => i.description.clone().unwrap_or_default(),
+        "host" => i.host.clone().unwrap_or_default(),
+        "node" => i.node.clone().unwrap_or_default(),
+        "hostname" => i.hostname.clone(),
+        "image_ref" => i.image_ref.clone(),
+        "instance_type_id" => i.flavor.flavorid.clone(),
+        "key_name" => i.key_name.clone().unwrap_or_default(),
+        "launch_index" => format!("{:020}", i.launch_index),
+        "launched_at" => i.launched_at.clone().unwrap_or_default(),
+        "terminated_at" => i.terminated_at.clone().unwrap_or_default(),
+        "locked" => (i.locked_by.is_some() as u8).to_string(),
+        "locked_by" => i.locked_by.clone().unwrap_or_default(),
+        "power_state" => format!("{:03}", i.power_state),
+        "project_id" => i.project_id.clone(),
+        "user_id" => i.user_id.clone(),
+        "task_state" => i.task_state.clone().unwrap_or_default(),
+        "vm_state" => i.vm_state.clone(),
+        "uuid" => i.uuid.clone(),
+        _ => String::new(),
+    }
+}
+
+fn sort_servers(mv: Mv, admin: bool, pairs: &[(String, String)], servers: &mut [Instance]) -> ApiResult<()> {
+    let dirs: Vec<&str> = pairs.iter().filter(|(k, _)| k == "sort_dir").map(|(_, v)| v.as_str()).collect();
+    if dirs.iter().any(|d| !matches!(*d, "asc" | "desc")) {
+        return Err(bad("Invalid input received: Unknown sort direction, must be 'desc' or 'asc'"));
+    }
+    let mut keys: Vec<(String, bool)> = Vec::new();
+    for (n, (_, key)) in pairs.iter().filter(|(k, _)| k == "sort_key").enumerate() {
+        let usable = SORT_KEYS.contains(&key.as_str()) && (key != "locked" || mv.at(73));
+        if !usable {
+            if mv.at(75) || !IGNORED_SORT_KEYS.contains(&key.as_str()) {
+                return Err(bad(format!(
+                    "Invalid input for query parameters sort_key. Value: {key}. '{key}' is not one of {SORT_KEYS:?}"
+                )));
+            }
+            continue;
+        }
+        if (key == "host" || key == "node") && !admin {
+            return Err(api_core::ApiError::forbidden(format!("Only administrators can sort servers by {key}")));
+        }
+        let dir = dirs.get(n).or(dirs.first()).copied().unwrap_or("desc");
+        keys.push((key.clone(), dir == "asc"));
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    keys.push(("created_at".into(), false));
+    keys.push(("uuid".into(), false));
+    servers.sort_by(|a, b| {
+        for (k, asc) in &keys {
+            let o = sort_value(a, k).cmp(&sort_value(b, k));
+            let o = if *asc { o } else { o.reverse() };
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    Ok(())
+}
+
 async fn listing(c: &Compute, mv: Mv, ctx: &Auth, raw: Option<&str>, detail: bool) -> ApiResult<Response> {
     let mut pairs = query_pairs(raw);
     check_query(mv, &mut pairs, LIST_PARAMS, 75)?;
@@ -408,43 +702,35 @@ async fn listing(c: &Compute, mv: Mv, ctx: &Auth, raw: Option<&str>, detail: boo
     let all_tenants = admin_all && last(&pairs, "all_tenants").is_some();
     let limit = non_negative(&pairs, "limit")?;
     let max_items = limit.unwrap_or(c.config.max_limit).min(c.config.max_limit).max(0) as usize;
-    const FILTERS: &[&str] =
-        &["project_id", "tenant_id", "name", "uuid", "key_name", "status", "image", "flavor", "reservation_id", "host"];
-    let filtered = pairs.iter().any(|(k, _)| FILTERS.contains(&k.as_str()));
+    let all_filters = c.allowed(ctx, names::SERVERS_ALLOW_ALL_FILTERS, &Compute::project_target(ctx));
+    // Nova drops the filters a caller may not use, silently.
+    pairs.retain(|(k, _)| {
+        all_filters || matches!(k.as_str(), "limit" | "marker" | "sort_key" | "sort_dir") || non_admin_filter(mv, k)
+    });
+    let filtered = pairs.iter().any(|(k, _)| !matches!(k.as_str(), "limit" | "marker" | "all_tenants"));
     let mut servers = if filtered {
-        c.servers(ctx, all_tenants || (admin_all && last(&pairs, "project_id").is_some())).await?
+        let everyone = all_tenants || (admin_all && last(&pairs, "project_id").is_some());
+        let mut all = c.servers(ctx, everyone).await?;
+        let changes = last(&pairs, "changes-since").is_some() || last(&pairs, "changes-before").is_some();
+        let deleted =
+            last(&pairs, "deleted").map(|d| matches!(d.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+        if changes || deleted == Some(true) {
+            let project = if everyone { None } else { Some(ctx.project_id.clone().unwrap_or_default()) };
+            let gone = crate::db::list_instances(&c.db, project.as_deref(), true).await.map_err(crate::core::db_err)?;
+            if deleted == Some(true) {
+                all = gone;
+            } else {
+                all.extend(gone);
+            }
+        }
+        all
     } else {
         // The common case: one page straight from the database.
         c.servers_page(ctx, all_tenants, last(&pairs, "marker"), max_items as i64).await?
     };
-    if let Some(p) = last(&pairs, "project_id").or_else(|| last(&pairs, "tenant_id")).filter(|_| admin_all) {
-        servers.retain(|i| i.project_id == p);
-    }
-    if let Some(n) = last(&pairs, "name") {
-        let re = regex::Regex::new(n).unwrap_or_else(|_| regex::Regex::new(&regex::escape(n)).expect("regex"));
-        servers.retain(|i| re.is_match(&i.name));
-    }
-    if let Some(u) = last(&pairs, "uuid") {
-        servers.retain(|i| i.uuid == u);
-    }
-    if let Some(k) = last(&pairs, "key_name") {
-        servers.retain(|i| i.key_name.as_deref() == Some(k));
-    }
-    if let Some(st) = last(&pairs, "status") {
-        let st = st.to_ascii_uppercase();
-        servers.retain(|i| status(i) == st);
-    }
-    if let Some(img) = last(&pairs, "image") {
-        servers.retain(|i| i.image_ref == img);
-    }
-    if let Some(f) = last(&pairs, "flavor") {
-        servers.retain(|i| i.flavor.flavorid == f);
-    }
-    if let Some(r) = last(&pairs, "reservation_id") {
-        servers.retain(|i| i.reservation_id == r);
-    }
-    if let Some(h) = last(&pairs, "host").filter(|_| admin_all) {
-        servers.retain(|i| i.host.as_deref() == Some(h));
+    if filtered {
+        apply_filters(mv, ctx, admin_all, &pairs, &mut servers)?;
+        sort_servers(mv, c.is_admin(ctx), &pairs, &mut servers)?;
     }
     if let Some(m) = last(&pairs, "marker").filter(|_| filtered) {
         let pos = servers.iter().position(|i| i.uuid == m).ok_or_else(|| bad(format!("marker [{m}] not found")))?;
