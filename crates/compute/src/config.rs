@@ -42,6 +42,15 @@ pub struct ComputeConfig {
     /// 0 offloads it at once (its host's resources are freed); any other
     /// value keeps it on its host until `shelveOffload`.
     pub shelved_offload_time: i64,
+    /// Nova's weigher multipliers: positive spreads servers over the hosts
+    /// with the most free memory, VCPUs or disk; negative packs them.
+    pub ram_weight_multiplier: f64,
+    pub cpu_weight_multiplier: f64,
+    pub disk_weight_multiplier: f64,
+    /// How strongly soft-affinity draws a group's members together and
+    /// soft-anti-affinity pushes them apart.
+    pub soft_affinity_weight_multiplier: f64,
+    pub soft_anti_affinity_weight_multiplier: f64,
 }
 
 impl ComputeConfig {
@@ -72,6 +81,11 @@ impl Default for ComputeConfig {
             allow_resize_to_same_host: false,
             scheduler_max_attempts: 3,
             shelved_offload_time: 0,
+            ram_weight_multiplier: 1.0,
+            cpu_weight_multiplier: 1.0,
+            disk_weight_multiplier: 1.0,
+            soft_affinity_weight_multiplier: 1.0,
+            soft_anti_affinity_weight_multiplier: 1.0,
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The scheduler: a request spec from the flavor (resources, required and
 //! forbidden traits, granular groups, group policy) becomes a Placement
 //! allocation-candidates request over Placement's in-memory snapshot; the
-//! candidates are filtered (compute service enabled and up), weighed
-//! (free RAM, spread) and claimed in that order with
+//! candidates are filtered (compute service enabled and up, zone, tenant
+//! isolation of aggregates, the image's architecture and hypervisor type,
+//! server groups and host hints), weighed (free RAM, VCPU and disk, each
+//! normalized and multiplied as Nova's weighers, positive to spread and
+//! negative to pack; soft group policies) and claimed in that order with
 //! `PUT /allocations/{consumer}` semantics (a new consumer), the next
 //! alternate on a conflict. Nothing here takes a lock: concurrent requests
 //! race only in Placement's claim, which re-checks capacity.
@@ -31,6 +34,43 @@ pub struct Hosts {
     pub zones: HashMap<String, String>,
     /// The aggregates (uuids) of each zone.
     pub zone_aggregates: HashMap<String, Vec<String>>,
+    /// Hosts in aggregates with `filter_tenant_id*` metadata, and the
+    /// projects they take (Nova's AggregateMultiTenancyIsolation).
+    pub tenants: HashMap<String, Vec<String>>,
+}
+
+/// Nova's ImagePropertiesFilter: an image's `hw_architecture`,
+/// `img_hv_type` and `hw_vm_mode` (kept in the instance's system metadata
+/// as `image_*`) against what a node supports.
+fn image_fits(inst: &Instance, node: &crate::model::Node) -> bool {
+    let sys = &inst.system_metadata;
+    let arch = serde_json::from_str::<serde_json::Value>(&node.cpu_info)
+        .ok()
+        .and_then(|v| v["arch"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "x86_64".into());
+    let hv = node.hypervisor_type.to_ascii_lowercase();
+    let fits_arch = sys.get("image_hw_architecture").is_none_or(|a| a.eq_ignore_ascii_case(&arch));
+    // A QEMU host runs KVM guests when it can and plain QEMU ones always.
+    let fits_hv = sys.get("image_img_hv_type").is_none_or(|t| {
+        let t = t.to_ascii_lowercase();
+        t == hv || (t == "qemu" && hv == "kvm")
+    });
+    let fits_mode = sys.get("image_hw_vm_mode").is_none_or(|m| m.eq_ignore_ascii_case("hvm"));
+    fits_arch && fits_hv && fits_mode
+}
+
+/// Nova's weigher normalization: each value mapped onto 0..1 between the
+/// lowest and the highest among the candidates.
+fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)))
+}
+
+fn normalized((lo, hi): (f64, f64), v: f64) -> f64 {
+    if hi > lo {
+        (v - lo) / (hi - lo)
+    } else {
+        0.0
+    }
 }
 
 /// A claim for a resize or migration: the instance's current allocations
@@ -147,6 +187,33 @@ impl Compute {
         Ok(out)
     }
 
+    /// The image's required and forbidden traits (`trait:<T>` properties,
+    /// kept as `image_trait:<T>` in system metadata) join the unsuffixed group.
+    async fn add_image_traits(&self, inst: &Instance, request: &mut CandidateRequest) -> Result<(), String> {
+        let traits: Vec<(&str, &str)> = inst
+            .system_metadata
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("image_trait:").map(|t| (t, v.as_str())))
+            .collect();
+        if traits.is_empty() {
+            return Ok(());
+        }
+        if !request.groups.iter().any(|g| g.suffix.is_empty()) {
+            request.groups.insert(0, RequestGroup::default());
+        }
+        let group = request.groups.iter_mut().find(|g| g.suffix.is_empty()).expect("unsuffixed group");
+        for (t, how) in traits {
+            let id = self.placement.trait_id(t).await.map_err(|e| e.message)?;
+            match (how, id) {
+                ("required", Some(id)) => group.required_traits.push(vec![id]),
+                ("required", None) => return Err(NO_VALID_HOST.to_string()),
+                ("forbidden", Some(id)) => group.forbidden_traits.push(id),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Chooses a host for `inst` and claims its resources in Placement
     /// (the instance's uuid is the consumer). Claiming again for the same
     /// instance finds its existing allocations and answers where they are.
@@ -163,7 +230,19 @@ impl Compute {
         let usable = services.iter().filter(|s| !s.disabled && self.service_is_up(s)).map(|s| s.host.clone()).collect();
         let mut zones = HashMap::new();
         let mut zone_aggregates: HashMap<String, Vec<String>> = HashMap::new();
+        let mut tenants: HashMap<String, Vec<String>> = HashMap::new();
         for a in q::aggregates(&self.db).await.map_err(|e| e.to_string())? {
+            let allowed: Vec<String> = a
+                .metadata
+                .iter()
+                .filter(|(k, _)| k.starts_with("filter_tenant_id"))
+                .flat_map(|(_, v)| v.split(',').map(|t| t.trim().to_string()))
+                .collect();
+            if !allowed.is_empty() {
+                for h in &a.hosts {
+                    tenants.entry(h.clone()).or_default().extend(allowed.iter().cloned());
+                }
+            }
             if let Some(az) = a.availability_zone() {
                 zone_aggregates.entry(az.to_string()).or_default().push(a.uuid.clone());
                 for h in &a.hosts {
@@ -176,6 +255,7 @@ impl Compute {
             usable,
             zones,
             zone_aggregates,
+            tenants,
         });
         *cache = Some((std::time::Instant::now(), h.clone()));
         Ok(h)
@@ -194,11 +274,11 @@ impl Compute {
 
     pub async fn schedule_and_claim(&self, inst: &Instance, moving: Option<&MoveClaim>) -> Result<Placed, String> {
         let hosts = self.hosts().await?;
-        let by_uuid: HashMap<&str, &crate::model::Node> = hosts.nodes.iter().map(|(u, n)| (u.as_str(), n)).collect();
+        let by_uuid = &hosts.nodes;
         // A repeated step: the claim is already there.
         let claimed = match moving {
             Some(m) if self.placement.consumer_providers(&m.migration).await.map_err(|e| e.message)?.is_empty() => None,
-            _ => self.claimed_node(&inst.uuid, &by_uuid).await?,
+            _ => self.claimed_node(&inst.uuid, by_uuid).await?,
         };
         if let Some(placed) = claimed {
             return Ok(placed);
@@ -206,6 +286,7 @@ impl Compute {
         let flavor = moving.map(|m| &m.flavor).unwrap_or(&inst.flavor);
         let snapshot = self.placement.snapshot().await.map_err(|e| e.message)?;
         let mut request = self.candidate_request(flavor).await?;
+        self.add_image_traits(inst, &mut request).await?;
         let forced_host = moving.and_then(|m| m.target_host.as_ref()).or(inst.system_metadata.get("forced_host"));
         let forced_node = inst.system_metadata.get("forced_node");
         let zone = inst.availability_zone.as_deref();
@@ -230,15 +311,19 @@ impl Compute {
                     None => {
                         hosts.usable.contains(&node.host)
                             && zone.is_none_or(|z| zone_of(&node.host) == z)
+                            && hosts.tenants.get(&node.host).is_none_or(|t| t.contains(&inst.project_id))
+                            && image_fits(inst, node)
                             && rules.allows(&node.host)
                     }
                 }
         };
         let found = placement::candidates::compute(&snapshot, &request);
-        let memory = placement::standard::standard_resource_class_id("MEMORY_MB").expect("standard class");
-        // (free memory, candidate, root provider): cheap to gather for
-        // every candidate; the allocations are built for the one claimed.
-        let mut choices: Vec<Choice> = Vec::with_capacity(found.allocation_requests.len());
+        let class = |name: &str| placement::standard::standard_resource_class_id(name).expect("standard class");
+        let (memory, vcpu, disk) = (class("MEMORY_MB"), class("VCPU"), class("DISK_GB"));
+        // (free memory, VCPU, disk, group weight, candidate, root provider):
+        // cheap to gather for every candidate; the allocations are built for
+        // the one claimed.
+        let mut raw: Vec<([f64; 4], usize, String)> = Vec::with_capacity(found.allocation_requests.len());
         for (i, ar) in found.allocation_requests.iter().enumerate() {
             let Some(first) = ar.allocations.keys().next() else { continue };
             let root_idx = snapshot.providers[*first].root;
@@ -247,22 +332,45 @@ impl Compute {
             if !wanted(node) {
                 continue;
             }
-            let free_ram = root
-                .inventories
-                .iter()
-                .find(|i| i.resource_class == memory)
-                .map(|i| i.capacity() - i.used)
-                .unwrap_or(0);
-            choices.push((free_ram + rules.weight(&node.host), i, root.uuid.clone()));
+            let free = |rc| {
+                root.inventories.iter().find(|i| i.resource_class == rc).map(|i| i.capacity() - i.used).unwrap_or(0)
+            };
+            let group = rules.weight(&node.host);
+            raw.push(([free(memory) as f64, free(vcpu) as f64, free(disk) as f64, group], i, root.uuid.clone()));
         }
+        let c = &self.config;
+        let multipliers = [
+            c.ram_weight_multiplier,
+            c.cpu_weight_multiplier,
+            c.disk_weight_multiplier,
+            if rules.soft >= 0 { c.soft_affinity_weight_multiplier } else { c.soft_anti_affinity_weight_multiplier },
+        ];
+        let ranges: Vec<(f64, f64)> = (0..4).map(|k| bounds(raw.iter().map(|r| r.0[k]))).collect();
+        let ram_range = {
+            let (lo, hi) = ranges[0];
+            // Equal nodes still tell apart by what is in flight on them.
+            if hi > lo {
+                hi - lo
+            } else {
+                hi.max(1.0)
+            }
+        };
+        let mut choices: Vec<Choice> = raw
+            .into_iter()
+            .map(|(v, i, root)| ((0..4).map(|k| multipliers[k] * normalized(ranges[k], v[k])).sum(), i, root))
+            .collect();
+        // Memory claimed in flight counts against a node as its free memory.
+        let inflight_weight = c.ram_weight_multiplier / ram_range;
         for _ in 0..=ALTERNATES {
             // Spread: the most free memory first, less what this controller
             // is claiming or just claimed there (choosing and marking the
             // choice are one step, so concurrent builds see each other).
-            let Some((claiming, (_, i, root))) = Inflight::choose(self, &mut choices, flavor.memory_mb) else {
+            let Some((claiming, (_, i, root))) =
+                Inflight::choose(self, &mut choices, flavor.memory_mb, inflight_weight)
+            else {
                 break;
             };
-            let node = by_uuid[root.as_str()];
+            let node = &by_uuid[root.as_str()];
             let placed = Placed { host: node.host.clone(), node: node.hypervisor_hostname.clone() };
             let allocations = found.allocation_requests[i]
                 .allocations
@@ -304,7 +412,7 @@ impl Compute {
                         }
                         None => true,
                     };
-                    if let Some(node) = self.claimed_node(&inst.uuid, &by_uuid).await?.filter(|_| mine) {
+                    if let Some(node) = self.claimed_node(&inst.uuid, by_uuid).await?.filter(|_| mine) {
                         return Ok(node);
                     }
                     tracing::info!(instance = %inst.uuid, host = %placed.host, error = %e.message, "claim lost a race; trying the next host");
@@ -319,7 +427,7 @@ impl Compute {
     async fn claimed_node(
         &self,
         consumer: &str,
-        by_uuid: &HashMap<&str, &crate::model::Node>,
+        by_uuid: &HashMap<String, crate::model::Node>,
     ) -> Result<Option<Placed>, String> {
         let held = self.placement.consumer_providers(consumer).await.map_err(|e| e.message)?;
         Ok(held
@@ -344,15 +452,17 @@ struct Inflight<'a> {
     landed: bool,
 }
 
-/// (free memory, index of the candidate, root provider uuid).
-type Choice = (i64, usize, String);
+/// (weight, index of the candidate, root provider uuid).
+type Choice = (f64, usize, String);
 
 impl<'a> Inflight<'a> {
     /// Takes the best remaining choice out of `choices` and counts its
     /// memory as in flight, under one short lock.
-    fn choose(c: &'a Compute, choices: &mut Vec<Choice>, ram: i64) -> Option<(Inflight<'a>, Choice)> {
+    /// `per_mb`: what a MiB of memory in flight takes off a node's weight.
+    fn choose(c: &'a Compute, choices: &mut Vec<Choice>, ram: i64, per_mb: f64) -> Option<(Inflight<'a>, Choice)> {
         let mut map = c.inflight.lock().expect("inflight lock");
-        let best = (0..choices.len()).max_by_key(|i| choices[*i].0 - map.get(&choices[*i].2).copied().unwrap_or(0))?;
+        let score = |ch: &Choice| ch.0 - per_mb * map.get(&ch.2).copied().unwrap_or(0) as f64;
+        let best = (0..choices.len()).max_by(|a, b| score(&choices[*a]).total_cmp(&score(&choices[*b])))?;
         let choice = choices.swap_remove(best);
         *map.entry(choice.2.clone()).or_default() += ram;
         Some((Inflight { c, node: choice.2.clone(), ram, landed: false }, choice))

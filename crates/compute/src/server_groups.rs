@@ -43,8 +43,8 @@ impl Rules {
 
     /// A weight added to a host's score: soft affinity draws builds to
     /// members, soft anti-affinity pushes them away.
-    pub fn weight(&self, host: &str) -> i64 {
-        self.soft * self.soft_counts.get(host).copied().unwrap_or(0) * (1 << 40)
+    pub fn weight(&self, host: &str) -> f64 {
+        (self.soft * self.soft_counts.get(host).copied().unwrap_or(0)) as f64
     }
 }
 

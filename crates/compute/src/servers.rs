@@ -181,6 +181,14 @@ impl Compute {
         }
         // `zone:host[:node]` forces a host (admins only); an empty zone is any.
         let mut system_metadata = BTreeMap::new();
+        // What the scheduler needs of the image, as Nova keeps it.
+        for (k, v) in &image.properties {
+            if matches!(k.as_str(), "hw_architecture" | "img_hv_type" | "hw_vm_mode") {
+                system_metadata.insert(format!("image_{k}"), v.clone());
+            } else if let Some(t) = k.strip_prefix("trait:") {
+                system_metadata.insert(format!("image_trait:{t}"), v.clone());
+            }
+        }
         let mut zone = req.availability_zone.clone();
         if let Some(az) = req.availability_zone.as_deref().filter(|z| z.contains(':')) {
             self.authorize(ctx, names::SERVERS_CREATE_FORCED_HOST, &Compute::project_target(ctx))?;

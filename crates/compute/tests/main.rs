@@ -11,6 +11,7 @@ mod keypairs;
 mod limits;
 mod quotas;
 mod reports;
+mod scheduler;
 mod server_actions;
 mod server_groups;
 mod server_lifecycle;
