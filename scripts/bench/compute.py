@@ -179,6 +179,8 @@ def main():
             list_times.append((time.time() - t) * 1000)
         rss_after = rss_kib(proc.pid)
         hwm = rss_kib(proc.pid, "VmHWM")
+        # The memory-mapped SQLite file counts in RSS as page cache (RssFile).
+        anon_after, file_after = rss_kib(proc.pid, "RssAnon"), rss_kib(proc.pid, "RssFile")
 
         _, rps = api.call("GET", "/placement/resource_providers")
         used_ram = 0
@@ -201,6 +203,7 @@ def main():
         print(f"| GET /servers/detail?limit=1000, {total} servers: p50 / p95 | {statistics.median(list_times):.0f} / {pct(list_times, 95):.0f} ms |")
         print(f"| Placement MEMORY_MB used / ACTIVE × 256 | {used_ram} / {len(active) * 256} |")
         print(f"| controller RSS before / after / peak | {rss_before // 1024} / {rss_after // 1024} / {hwm // 1024} MiB |")
+        print(f"| of which after: anonymous / file-mapped (SQLite's memory map) | {anon_after // 1024} / {file_after // 1024} MiB |")
     finally:
         proc.terminate()
         try:

@@ -27,7 +27,8 @@ pub struct Compute {
     /// Memory (MiB) this controller is claiming on each node right now, so
     /// that concurrent builds spread instead of all choosing the node that
     /// looked emptiest before any of their claims landed.
-    pub(crate) inflight: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Memory, VCPUs and disk this controller is claiming on each node.
+    pub(crate) inflight: std::sync::Mutex<std::collections::HashMap<String, [i64; 3]>>,
     me: std::sync::OnceLock<std::sync::Weak<Compute>>,
     /// Woken when this controller queues an agent command.
     pub(crate) commands_queued: tokio::sync::Notify,

@@ -187,6 +187,11 @@ impl Compute {
         Ok(out)
     }
 
+    /// The memory, VCPUs and disk a flavor takes on a node.
+    fn footprint(f: &InstanceFlavor) -> [i64; 3] {
+        [f.memory_mb, f.vcpus, f.root_gb + f.ephemeral_gb + (f.swap + 1023) / 1024]
+    }
+
     /// The image's required and forbidden traits (`trait:<T>` properties,
     /// kept as `image_trait:<T>` in system metadata) join the unsuffixed group.
     async fn add_image_traits(&self, inst: &Instance, request: &mut CandidateRequest) -> Result<(), String> {
@@ -346,27 +351,22 @@ impl Compute {
             if rules.soft >= 0 { c.soft_affinity_weight_multiplier } else { c.soft_anti_affinity_weight_multiplier },
         ];
         let ranges: Vec<(f64, f64)> = (0..4).map(|k| bounds(raw.iter().map(|r| r.0[k]))).collect();
-        let ram_range = {
-            let (lo, hi) = ranges[0];
-            // Equal nodes still tell apart by what is in flight on them.
-            if hi > lo {
-                hi - lo
-            } else {
-                hi.max(1.0)
-            }
-        };
+        // What claims in flight take off a node's weight, per unit of each
+        // resource (equal nodes still tell apart by what is in flight).
+        let per_unit: [f64; 3] = std::array::from_fn(|k| {
+            let (lo, hi) = ranges[k];
+            multipliers[k] / if hi > lo { hi - lo } else { hi.max(1.0) }
+        });
         let mut choices: Vec<Choice> = raw
             .into_iter()
             .map(|(v, i, root)| ((0..4).map(|k| multipliers[k] * normalized(ranges[k], v[k])).sum(), i, root))
             .collect();
-        // Memory claimed in flight counts against a node as its free memory.
-        let inflight_weight = c.ram_weight_multiplier / ram_range;
         for _ in 0..=ALTERNATES {
             // Spread: the most free memory first, less what this controller
             // is claiming or just claimed there (choosing and marking the
             // choice are one step, so concurrent builds see each other).
             let Some((claiming, (_, i, root))) =
-                Inflight::choose(self, &mut choices, flavor.memory_mb, inflight_weight)
+                Inflight::choose(self, &mut choices, Self::footprint(flavor), per_unit)
             else {
                 break;
             };
@@ -448,7 +448,7 @@ impl Compute {
 struct Inflight<'a> {
     c: &'a Compute,
     node: String,
-    ram: i64,
+    amounts: [i64; 3],
     landed: bool,
 }
 
@@ -458,14 +458,26 @@ type Choice = (f64, usize, String);
 impl<'a> Inflight<'a> {
     /// Takes the best remaining choice out of `choices` and counts its
     /// memory as in flight, under one short lock.
-    /// `per_mb`: what a MiB of memory in flight takes off a node's weight.
-    fn choose(c: &'a Compute, choices: &mut Vec<Choice>, ram: i64, per_mb: f64) -> Option<(Inflight<'a>, Choice)> {
+    /// `amounts`: the build's memory, VCPUs and disk; `per_unit`: what a
+    /// unit of each in flight takes off a node's weight.
+    fn choose(
+        c: &'a Compute,
+        choices: &mut Vec<Choice>,
+        amounts: [i64; 3],
+        per_unit: [f64; 3],
+    ) -> Option<(Inflight<'a>, Choice)> {
         let mut map = c.inflight.lock().expect("inflight lock");
-        let score = |ch: &Choice| ch.0 - per_mb * map.get(&ch.2).copied().unwrap_or(0) as f64;
+        let score = |ch: &Choice| {
+            let held = map.get(&ch.2).copied().unwrap_or_default();
+            ch.0 - (0..3).map(|k| per_unit[k] * held[k] as f64).sum::<f64>()
+        };
         let best = (0..choices.len()).max_by(|a, b| score(&choices[*a]).total_cmp(&score(&choices[*b])))?;
         let choice = choices.swap_remove(best);
-        *map.entry(choice.2.clone()).or_default() += ram;
-        Some((Inflight { c, node: choice.2.clone(), ram, landed: false }, choice))
+        let held = map.entry(choice.2.clone()).or_default();
+        for k in 0..3 {
+            held[k] += amounts[k];
+        }
+        Some((Inflight { c, node: choice.2.clone(), amounts, landed: false }, choice))
     }
 
     fn landed(mut self) {
@@ -473,11 +485,13 @@ impl<'a> Inflight<'a> {
     }
 }
 
-fn release(c: &Compute, node: &str, ram: i64) {
+fn release(c: &Compute, node: &str, amounts: [i64; 3]) {
     let mut map = c.inflight.lock().expect("inflight lock");
     if let Some(v) = map.get_mut(node) {
-        *v -= ram;
-        if *v <= 0 {
+        for k in 0..3 {
+            v[k] -= amounts[k];
+        }
+        if v[0] <= 0 && v[1] <= 0 && v[2] <= 0 {
             map.remove(node);
         }
     }
@@ -486,19 +500,19 @@ fn release(c: &Compute, node: &str, ram: i64) {
 impl Drop for Inflight<'_> {
     fn drop(&mut self) {
         if !self.landed {
-            release(self.c, &self.node, self.ram);
+            release(self.c, &self.node, self.amounts);
             return;
         }
         // A landed claim shows in the next snapshot; keep counting it until
         // then so a build that read the older snapshot does not pile on.
         let Some(c) = self.c.engine_context() else {
-            release(self.c, &self.node, self.ram);
+            release(self.c, &self.node, self.amounts);
             return;
         };
-        let (node, ram) = (std::mem::take(&mut self.node), self.ram);
+        let (node, amounts) = (std::mem::take(&mut self.node), self.amounts);
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            release(&c, &node, ram);
+            release(&c, &node, amounts);
         });
     }
 }
