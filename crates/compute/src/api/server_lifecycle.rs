@@ -227,15 +227,11 @@ async fn unshelve(c: &Arc<Compute>, mv: Mv, ctx: &Auth, id: &str, arg: &Value, b
             }
             i.system_metadata.insert("forced_host".into(), h.to_string());
         }
-        match zone {
-            Some(Value::String(z)) => {
-                if !c.zone_exists(z).await? {
-                    return Err(bad("The requested availability zone is not available"));
-                }
-                q::set_instance_host(&c.db, &i.uuid, None, None, Some(z)).await.map_err(db_err)?;
+        if let Some(Value::String(z)) = zone {
+            if !c.zone_exists(z).await? {
+                return Err(bad("The requested availability zone is not available"));
             }
-            Some(_) => {}
-            None => {}
+            q::set_instance_host(&c.db, &i.uuid, None, None, Some(z)).await.map_err(db_err)?;
         }
         c.save_fields(ctx, &i, None).await?;
     }

@@ -35,6 +35,23 @@ pub async fn on_host(
     Ok(r.instance.map(|x| u8::from(x.power_state) as i64))
 }
 
+/// Chooses a host for `i`, claims it in Placement and records the host,
+/// node and zone on the instance (members of a hard-policy server group one
+/// at a time). No valid host fails the step; anything else is retried.
+pub async fn place(c: &Compute, i: &Instance) -> Result<crate::scheduler::Placed, StepError> {
+    let _placing = c.group_lock(i).await.map_err(StepError::Retry)?;
+    let placed = c.schedule_and_claim(i, None).await.map_err(|e| {
+        if e.starts_with("No valid host") {
+            StepError::Fail(e)
+        } else {
+            StepError::Retry(e)
+        }
+    })?;
+    let zone = c.scheduled_zone(&placed.host).await.map_err(StepError::Retry)?;
+    q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), Some(&zone)).await.map_err(retry)?;
+    Ok(placed)
+}
+
 /// What a host needs to run the instance with flavor `f` on `node`.
 pub fn spec(i: &Instance, f: &InstanceFlavor, node: &str) -> virt::InstanceSpec {
     virt::InstanceSpec {

@@ -15,7 +15,7 @@ use agent::protocol::Action;
 use futures_util::future::BoxFuture;
 use workflow::{Run, Step, StepError, StepResult, Workflow};
 
-use super::ActionParams;
+use super::{action_failed, retry, ActionParams};
 use crate::db as q;
 use crate::Compute;
 
@@ -26,10 +26,6 @@ pub static WORKFLOW: Workflow<Compute> = Workflow {
         Step { name: "finish", action: finish, undo: None },
     ],
 };
-
-fn retry(e: impl std::fmt::Display) -> StepError {
-    StepError::Retry(e.to_string())
-}
 
 /// The vm_state an action ends in.
 fn final_vm_state(action: &str, from: &str) -> String {
@@ -101,14 +97,7 @@ fn on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
 fn abandon(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let p: ActionParams = run.params()?;
-        q::finish_task(&c.db, &p.instance_uuid, p.task.as_deref(), &p.from_vm_state, None).await.map_err(retry)?;
-        let error = run.error.clone().unwrap_or_else(|| "the action was interrupted".into());
-        let host = run.get::<String>("host");
-        q::action_event(&c.db, &p.instance_uuid, &p.request_id, &event(&p.action), host.as_deref(), Some(&error))
-            .await
-            .map_err(retry)?;
-        tracing::warn!(instance = %p.instance_uuid, action = %p.action, error = %error, "server action failed; the server keeps its state");
-        Ok(())
+        action_failed(&c, run, &p.from_vm_state, &event(&p.action)).await
     })
 }
 

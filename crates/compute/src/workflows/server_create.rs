@@ -18,7 +18,7 @@ use agent::protocol::Action;
 use futures_util::future::BoxFuture;
 use workflow::{Run, Step, StepError, StepResult, Workflow};
 
-use super::{destroy_on_host, ServerParams};
+use super::{destroy_on_host, place, retry, spec, ServerParams};
 use crate::db as q;
 use crate::model::{Fault, Instance};
 use crate::Compute;
@@ -32,10 +32,6 @@ pub static WORKFLOW: Workflow<Compute> = Workflow {
         Step { name: "mark_active", action: mark_active, undo: None },
     ],
 };
-
-fn retry(e: impl std::fmt::Display) -> StepError {
-    StepError::Retry(e.to_string())
-}
 
 /// The instance, unless it is being deleted (which ends the build).
 async fn building(c: &Compute, run: &Run) -> Result<Instance, StepError> {
@@ -75,18 +71,7 @@ fn set_error(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
 fn claim_resources(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let i = building(&c, run).await?;
-        let _placing = c.group_lock(&i).await.map_err(StepError::Retry)?;
-        let placed = c.schedule_and_claim(&i, None).await.map_err(|e| {
-            if e.starts_with("No valid host") {
-                StepError::Fail(e)
-            } else {
-                StepError::Retry(e)
-            }
-        })?;
-        let zone = c.scheduled_zone(&placed.host).await.map_err(StepError::Retry)?;
-        q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), Some(&zone))
-            .await
-            .map_err(retry)?;
+        let placed = place(&c, &i).await?;
         q::set_instance_state(&c.db, &i.uuid, "building", Some("spawning"), 0).await.map_err(retry)?;
         run.set("host", &placed.host);
         run.set("node", &placed.node);
@@ -111,17 +96,7 @@ fn spawn_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
                 return Err(StepError::Fail("the server has no host to spawn on".into()));
             };
             let attempt = run.get::<i64>("attempt").unwrap_or(0);
-            let spec = virt::InstanceSpec {
-                uuid: i.uuid.clone(),
-                name: i.name.clone(),
-                node,
-                vcpus: i.flavor.vcpus,
-                memory_mb: i.flavor.memory_mb,
-                root_gb: i.flavor.root_gb,
-                image_ref: i.image_ref.clone(),
-                user_data: i.user_data.clone(),
-                key_data: i.key_data.clone(),
-            };
+            let spec = spec(&i, &i.flavor, &node);
             let key = if attempt == 0 { format!("spawn-{}", i.uuid) } else { format!("spawn-{}-{attempt}", i.uuid) };
             let result = c.run_on_host(&host, &key, &Action::Spawn { spec }).await.map_err(StepError::Fail)?;
             let Some(error) = result.error else {
@@ -153,21 +128,14 @@ fn spawn_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
             q::save_instance_fields(&mut tx, &i).await.map_err(retry)?;
             tx.commit().await.map_err(retry)?;
             c.release_claim(&i.uuid).await.map_err(StepError::Retry)?;
-            let placed = c.schedule_and_claim(&i, None).await.map_err(|e| {
-                if e.starts_with("No valid host") {
-                    StepError::Fail(format!(
-                        "Exceeded maximum number of retries. Exhausted all hosts available for retrying build \
-                         failures for instance {}.",
-                        i.uuid
-                    ))
-                } else {
-                    StepError::Retry(e)
-                }
+            let placed = place(&c, &i).await.map_err(|e| match e {
+                StepError::Fail(_) => StepError::Fail(format!(
+                    "Exceeded maximum number of retries. Exhausted all hosts available for retrying build \
+                     failures for instance {}.",
+                    i.uuid
+                )),
+                other => other,
             })?;
-            let zone = c.scheduled_zone(&placed.host).await.map_err(StepError::Retry)?;
-            q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), Some(&zone))
-                .await
-                .map_err(retry)?;
             run.set("host", &placed.host);
             run.set("node", &placed.node);
             run.set("attempt", attempt + 1);

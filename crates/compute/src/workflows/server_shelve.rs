@@ -21,7 +21,7 @@ use futures_util::future::BoxFuture;
 use workflow::{Run, Step, StepError, StepResult, Workflow};
 
 use super::server_snapshot::{delete_unfinished_image, snapshot_on_host};
-use super::{action_context, action_failed, destroy_on_host, on_host, retry, spec, ActionParams};
+use super::{action_context, action_failed, destroy_on_host, on_host, place, retry, spec, ActionParams};
 use crate::db as q;
 use crate::Compute;
 
@@ -135,17 +135,7 @@ fn claim(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
             run.set("host", &host);
             return Ok(());
         }
-        let placed = c.schedule_and_claim(&i, None).await.map_err(|e| {
-            if e.starts_with("No valid host") {
-                StepError::Fail(e)
-            } else {
-                StepError::Retry(e)
-            }
-        })?;
-        let zone = c.scheduled_zone(&placed.host).await.map_err(StepError::Retry)?;
-        q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), Some(&zone))
-            .await
-            .map_err(retry)?;
+        let placed = place(&c, &i).await?;
         run.set("host", &placed.host);
         Ok(())
     })
