@@ -200,12 +200,16 @@ def server_flows(c, check, tag):
     c.os("--os-compute-api-version", "2.73", "server", "lock", "--reason", "maintenance", mine["id"], env=member)
     shown = c.osj("--os-compute-api-version", "2.73", "server", "show", mine["id"], env=member)
     check(shown.get("locked") is True and shown.get("locked_reason") == "maintenance", f"server lock: {shown}")
+    rows = c.osj("--os-compute-api-version", "2.73", "server", "list", "--locked", env=member)
+    check([r["ID"] for r in rows] == [mine["id"]], f"server list --locked: {rows}")
+    rows = c.osj("--os-compute-api-version", "2.73", "server", "list", "--unlocked", env=member)
+    check(mine["id"] not in [r["ID"] for r in rows], f"server list --unlocked: {rows}")
     out = c.os("server", "stop", mine["id"], env=member, expect_fail=True)
     check("is locked" in out, f"a locked server refuses stop: {out}")
     c.os("server", "unlock", mine["id"], env=member)
     c.os("server", "stop", mine["id"], env=member)
     wait_status(c, check, mine["id"], "SHUTOFF")
-    yield "openstack server lock --reason / unlock as a project member: a locked server refuses stop"
+    yield "openstack server lock --reason / unlock as a project member: a locked server refuses stop; list --locked"
 
     c.os("quota", "set", "--instances", "1", project)
     quota = c.osj("quota", "show", "--compute", project)
