@@ -44,15 +44,16 @@ pub struct Hosts {
 /// as `image_*`) against what a node supports.
 fn image_fits(inst: &Instance, node: &crate::model::Node) -> bool {
     let sys = &inst.system_metadata;
-    let arch = serde_json::from_str::<serde_json::Value>(&node.cpu_info)
-        .ok()
-        .and_then(|v| v["arch"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "x86_64".into());
-    let hv = node.hypervisor_type.to_ascii_lowercase();
-    let fits_arch = sys.get("image_hw_architecture").is_none_or(|a| a.eq_ignore_ascii_case(&arch));
+    let fits_arch = sys.get("image_hw_architecture").is_none_or(|a| {
+        let arch = serde_json::from_str::<serde_json::Value>(&node.cpu_info)
+            .ok()
+            .and_then(|v| v["arch"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "x86_64".into());
+        a.eq_ignore_ascii_case(&arch)
+    });
     // A QEMU host runs KVM guests when it can and plain QEMU ones always.
     let fits_hv = sys.get("image_img_hv_type").is_none_or(|t| {
-        let t = t.to_ascii_lowercase();
+        let (t, hv) = (t.to_ascii_lowercase(), node.hypervisor_type.to_ascii_lowercase());
         t == hv || (t == "qemu" && hv == "kvm")
     });
     let fits_mode = sys.get("image_hw_vm_mode").is_none_or(|m| m.eq_ignore_ascii_case("hvm"));
@@ -322,17 +323,15 @@ impl Compute {
                     }
                 }
         };
-        let found = placement::candidates::compute(&snapshot, &request);
+        let found = placement::candidates::choices(&snapshot, &request, &Default::default());
         let class = |name: &str| placement::standard::standard_resource_class_id(name).expect("standard class");
         let (memory, vcpu, disk) = (class("MEMORY_MB"), class("VCPU"), class("DISK_GB"));
         // (free memory, VCPU, disk, group weight, candidate, root provider):
         // cheap to gather for every candidate; the allocations are built for
         // the one claimed.
-        let mut raw: Vec<([f64; 4], usize, String)> = Vec::with_capacity(found.allocation_requests.len());
-        for (i, ar) in found.allocation_requests.iter().enumerate() {
-            let Some(first) = ar.allocations.keys().next() else { continue };
-            let root_idx = snapshot.providers[*first].root;
-            let root = &snapshot.providers[root_idx];
+        let mut raw: Vec<([f64; 4], usize, &str)> = Vec::with_capacity(found.len());
+        for i in 0..found.len() {
+            let root = &snapshot.providers[found.root(i)];
             let Some(node) = by_uuid.get(root.uuid.as_str()) else { continue };
             if !wanted(node) {
                 continue;
@@ -341,7 +340,7 @@ impl Compute {
                 root.inventories.iter().find(|i| i.resource_class == rc).map(|i| i.capacity() - i.used).unwrap_or(0)
             };
             let group = rules.weight(&node.host);
-            raw.push(([free(memory) as f64, free(vcpu) as f64, free(disk) as f64, group], i, root.uuid.clone()));
+            raw.push(([free(memory) as f64, free(vcpu) as f64, free(disk) as f64, group], i, root.uuid.as_str()));
         }
         let c = &self.config;
         let multipliers = [
@@ -370,9 +369,10 @@ impl Compute {
             else {
                 break;
             };
-            let node = &by_uuid[root.as_str()];
+            let node = &by_uuid[root];
             let placed = Placed { host: node.host.clone(), node: node.hypervisor_hostname.clone() };
-            let allocations = found.allocation_requests[i]
+            let allocations = found
+                .materialize(i)
                 .allocations
                 .iter()
                 .map(|(idx, res)| ProviderAllocation {
@@ -453,31 +453,31 @@ struct Inflight<'a> {
 }
 
 /// (weight, index of the candidate, root provider uuid).
-type Choice = (f64, usize, String);
+type Choice<'s> = (f64, usize, &'s str);
 
 impl<'a> Inflight<'a> {
     /// Takes the best remaining choice out of `choices` and counts its
     /// memory as in flight, under one short lock.
     /// `amounts`: the build's memory, VCPUs and disk; `per_unit`: what a
     /// unit of each in flight takes off a node's weight.
-    fn choose(
+    fn choose<'s>(
         c: &'a Compute,
-        choices: &mut Vec<Choice>,
+        choices: &mut Vec<Choice<'s>>,
         amounts: [i64; 3],
         per_unit: [f64; 3],
-    ) -> Option<(Inflight<'a>, Choice)> {
+    ) -> Option<(Inflight<'a>, Choice<'s>)> {
         let mut map = c.inflight.lock().expect("inflight lock");
         let score = |ch: &Choice| {
-            let held = map.get(&ch.2).copied().unwrap_or_default();
+            let held = map.get(ch.2).copied().unwrap_or_default();
             ch.0 - (0..3).map(|k| per_unit[k] * held[k] as f64).sum::<f64>()
         };
         let best = (0..choices.len()).max_by(|a, b| score(&choices[*a]).total_cmp(&score(&choices[*b])))?;
         let choice = choices.swap_remove(best);
-        let held = map.entry(choice.2.clone()).or_default();
+        let held = map.entry(choice.2.to_string()).or_default();
         for k in 0..3 {
             held[k] += amounts[k];
         }
-        Some((Inflight { c, node: choice.2.clone(), amounts, landed: false }, choice))
+        Some((Inflight { c, node: choice.2.to_string(), amounts, landed: false }, choice))
     }
 
     fn landed(mut self) {

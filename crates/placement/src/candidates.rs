@@ -161,8 +161,67 @@ pub fn compute(snapshot: &Snapshot, request: &CandidateRequest) -> Candidates {
 /// Computes the candidates for a request.
 pub fn compute_with(snapshot: &Snapshot, request: &CandidateRequest, options: &Options) -> Candidates {
     match Plan::new(snapshot, request) {
-        Some(plan) => plan.run(options),
+        Some(plan) => {
+            let found = plan.generate(options);
+            plan.finish(found, plan.req.limit.filter(|&l| l > 0))
+        }
         None => Candidates::default(),
+    }
+}
+
+/// The candidates of a request in generation order, before they are written
+/// out: a caller that weighs candidates by their tree and claims one (the
+/// compute scheduler) builds the [`AllocationRequest`] of that one only.
+/// `limit` truncates; `randomize` is not applied.
+pub struct Choices<'a> {
+    /// None when no provider can satisfy the request.
+    plan: Option<Plan<'a>>,
+    found: Found,
+}
+
+/// Generates the candidates of a request without writing them out.
+pub fn choices<'a>(snapshot: &'a Snapshot, request: &'a CandidateRequest, options: &Options) -> Choices<'a> {
+    let plan = Plan::new(snapshot, request);
+    let mut found = match &plan {
+        Some(plan) => plan.generate(options),
+        None => Found::default(),
+    };
+    if let Some(l) = request.limit.filter(|&l| l > 0) {
+        found.count = found.count.min(l);
+    }
+    Choices { plan, found }
+}
+
+impl Choices<'_> {
+    pub fn len(&self) -> usize {
+        self.found.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.found.count == 0
+    }
+
+    fn plan(&self) -> &Plan<'_> {
+        self.plan.as_ref().expect("a candidate comes from a plan")
+    }
+
+    fn chosen(&self, i: usize) -> &[u32] {
+        let width = self.plan().levels.len();
+        &self.found.records[i * width..(i + 1) * width]
+    }
+
+    /// The root of the tree candidate `i` was found in (the tree of its
+    /// first provider that is not a sharing one).
+    pub fn root(&self, i: usize) -> usize {
+        let chosen = self.chosen(i);
+        let plan = self.plan();
+        let p = chosen.iter().find(|&&p| !plan.is_sharing[p as usize]).unwrap_or(&chosen[0]);
+        plan.snap.providers[*p as usize].root
+    }
+
+    /// Candidate `i` as an allocation request.
+    pub fn materialize(&self, i: usize) -> AllocationRequest {
+        self.plan().materialize(self.chosen(i))
     }
 }
 
@@ -304,6 +363,7 @@ impl Dfs {
 }
 
 /// Distinct candidates found so far, as chosen providers per level.
+#[derive(Default)]
 struct Found {
     records: Vec<u32>,
     count: usize,
@@ -722,7 +782,8 @@ impl<'a> Plan<'a> {
         true
     }
 
-    fn run(&self, options: &Options) -> Candidates {
+    /// Every candidate, as the provider chosen at each level.
+    fn generate(&self, options: &Options) -> Found {
         let width = self.levels.len();
         let limit = self.req.limit.filter(|&l| l > 0);
         // Upstream checks its cap after adding, so it always keeps one.
@@ -775,7 +836,7 @@ impl<'a> Plan<'a> {
                 }
             }
         }
-        self.finish(found, limit)
+        found
     }
 
     fn finish(&self, found: Found, limit: Option<usize>) -> Candidates {
@@ -2470,6 +2531,40 @@ mod tests {
             capped.allocation_requests.iter().map(|ar| ar.allocations.contains_key(&cn1)).collect();
         assert_eq!(anchors, [true, false]);
         assert_eq!(capped.summaries.len(), 10);
+    }
+
+    /// The lazy candidates are the written-out ones, one by one, each in the
+    /// tree of its non-sharing providers.
+    #[test]
+    fn choices_match_compute() {
+        let cases: [(Env, &str); 4] = [
+            (granular(), "resources1=VCPU:1,MEMORY_MB:1024&resources2=DISK_GB:100&group_policy=none"),
+            (local_with_shared_disk(), "resources=VCPU:1,MEMORY_MB:1024,DISK_GB:1500"),
+            (numa_network(), "resources_COMPUTE=VCPU:1&resources_ACCEL=FPGA:1&resources=DISK_GB:10&group_policy=none"),
+            (granular(), "resources=VCPU:1,DISK_GB:1&limit=2"),
+        ];
+        for (mut env, q) in cases {
+            let req = env.q(q);
+            let all = compute(&env.snap, &req);
+            let lazy = choices(&env.snap, &req, &Options::default());
+            assert!(!all.allocation_requests.is_empty(), "{q}");
+            assert_eq!(lazy.len(), all.allocation_requests.len(), "{q}");
+            for (i, ar) in all.allocation_requests.iter().enumerate() {
+                assert_eq!(&lazy.materialize(i), ar, "{q} candidate {i}");
+                let root = lazy.root(i);
+                let shares = env.snap.shares_trait.unwrap();
+                for p in ar.allocations.keys() {
+                    let provider = &env.snap.providers[*p];
+                    if !provider.traits.contains(&shares) {
+                        assert_eq!(provider.root, root, "{q} candidate {i}");
+                    }
+                }
+            }
+        }
+        let mut env = granular();
+        let req = env.q("resources=VCPU:100");
+        assert!(choices(&env.snap, &req, &Options::default()).is_empty());
+        assert!(choices(&Snapshot::default(), &CandidateRequest::default(), &Options::default()).is_empty());
     }
 
     #[test]
