@@ -780,6 +780,33 @@ pub async fn set_instance_host(
     Ok(())
 }
 
+/// Records where an instance was placed and, when given, the task it goes
+/// on with (a delete under way keeps its `deleting`).
+pub async fn instance_placed(
+    db: &Db,
+    uuid: &str,
+    host: &str,
+    node: &str,
+    az: &str,
+    task_state: Option<&str>,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE compute_instances SET host = $1, node = $2, availability_zone = $3, \
+         task_state = CASE WHEN task_state = 'deleting' THEN task_state ELSE COALESCE($4, task_state) END, \
+         updated_at = $5 WHERE uuid = $6",
+    )
+    .bind(host)
+    .bind(node)
+    .bind(az)
+    .bind(task_state)
+    .bind(now())
+    .bind(uuid)
+    .execute(db.writer())
+    .await
+    .map_err(e)?;
+    Ok(())
+}
+
 /// The build finished: ACTIVE, running, launched now; false when the
 /// instance is being deleted (or is gone) meanwhile.
 pub async fn instance_built(db: &Db, uuid: &str, power_state: i64) -> DbResult<bool> {

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::process;
 
-const CREATE_STEPS: &[&str] = &["build_request", "claim_resources", "spawn_on_agent", "mark_active"];
+const CREATE_STEPS: &[&str] = &["claim_resources", "spawn_on_agent", "mark_active"];
 const DELETE_STEPS: &[&str] = &["destroy_on_agent", "release_claim", "mark_deleted"];
 const RESIZE_STEPS: &[&str] = &["claim_destination", "stop_source", "prepare_destination", "finish"];
 const CONFIRM_STEPS: &[&str] = &["cleanup_source", "drop_source_claim", "finish"];

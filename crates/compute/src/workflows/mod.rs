@@ -36,9 +36,10 @@ pub async fn on_host(
 }
 
 /// Chooses a host for `i`, claims it in Placement and records the host,
-/// node and zone on the instance (members of a hard-policy server group one
-/// at a time). No valid host fails the step; anything else is retried.
-pub async fn place(c: &Compute, i: &Instance) -> Result<crate::scheduler::Placed, StepError> {
+/// node and zone on the instance, with `task_state` when given (members of a
+/// hard-policy server group one at a time). No valid host fails the step;
+/// anything else is retried.
+pub async fn place(c: &Compute, i: &Instance, task_state: Option<&str>) -> Result<crate::scheduler::Placed, StepError> {
     let _placing = c.group_lock(i).await.map_err(StepError::Retry)?;
     let placed = c.schedule_and_claim(i, None).await.map_err(|e| {
         if e.starts_with("No valid host") {
@@ -48,7 +49,7 @@ pub async fn place(c: &Compute, i: &Instance) -> Result<crate::scheduler::Placed
         }
     })?;
     let zone = c.scheduled_zone(&placed.host).await.map_err(StepError::Retry)?;
-    q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), Some(&zone)).await.map_err(retry)?;
+    q::instance_placed(&c.db, &i.uuid, &placed.host, &placed.node, &zone, task_state).await.map_err(retry)?;
     Ok(placed)
 }
 

@@ -2,8 +2,7 @@
 //!
 //! | step | action | undo |
 //! |---|---|---|
-//! | `build_request` | (the API wrote the instance, BUILD/scheduling) | ERROR with the fault that stopped the build |
-//! | `claim_resources` | choose a host, claim in Placement | give the claim back |
+//! | `claim_resources` | choose a host, claim in Placement (the API wrote the instance, BUILD/scheduling) | give the claim back; ERROR with the fault that stopped the build |
 //! | `spawn_on_agent` | the host's agent spawns it | the agent destroys it |
 //! | `mark_active` | ACTIVE, running, launched | — |
 //!
@@ -26,7 +25,6 @@ use crate::Compute;
 pub static WORKFLOW: Workflow<Compute> = Workflow {
     kind: "server_create",
     steps: &[
-        Step { name: "build_request", action: build_request, undo: Some(set_error) },
         Step { name: "claim_resources", action: claim_resources, undo: Some(release_claim) },
         Step { name: "spawn_on_agent", action: spawn_on_agent, undo: Some(destroy_on_agent) },
         Step { name: "mark_active", action: mark_active, undo: None },
@@ -43,36 +41,30 @@ async fn building(c: &Compute, run: &Run) -> Result<Instance, StepError> {
     }
 }
 
-fn build_request(_c: Arc<Compute>, _run: &mut Run) -> BoxFuture<'_, StepResult> {
-    Box::pin(async { Ok(()) })
-}
-
-fn set_error(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
-    Box::pin(async move {
-        let p: ServerParams = run.params()?;
-        let message = run.error.clone().unwrap_or_else(|| "the build was interrupted".into());
-        let no_host = message.starts_with("No valid host") || message.starts_with("Exceeded maximum number of retries");
-        let fault = Fault {
-            code: 500,
-            message: if no_host {
-                message.clone()
-            } else {
-                format!("Build of instance {} aborted: {message}", p.instance_uuid)
-            },
-            details: String::new(),
-            created: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        };
-        q::instance_failed(&c.db, &p.instance_uuid, &fault).await.map_err(retry)?;
-        tracing::warn!(instance = %p.instance_uuid, reason = %message, "server build failed; the server is in ERROR");
-        Ok(())
-    })
+/// The instance ends in ERROR with the fault that stopped the build.
+async fn set_error(c: &Compute, run: &Run) -> StepResult {
+    let p: ServerParams = run.params()?;
+    let message = run.error.clone().unwrap_or_else(|| "the build was interrupted".into());
+    let no_host = message.starts_with("No valid host") || message.starts_with("Exceeded maximum number of retries");
+    let fault = Fault {
+        code: 500,
+        message: if no_host {
+            message.clone()
+        } else {
+            format!("Build of instance {} aborted: {message}", p.instance_uuid)
+        },
+        details: String::new(),
+        created: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    };
+    q::instance_failed(&c.db, &p.instance_uuid, &fault).await.map_err(retry)?;
+    tracing::warn!(instance = %p.instance_uuid, reason = %message, "server build failed; the server is in ERROR");
+    Ok(())
 }
 
 fn claim_resources(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let i = building(&c, run).await?;
-        let placed = place(&c, &i).await?;
-        q::set_instance_state(&c.db, &i.uuid, "building", Some("spawning"), 0).await.map_err(retry)?;
+        let placed = place(&c, &i, Some("spawning")).await?;
         run.set("host", &placed.host);
         run.set("node", &placed.node);
         Ok(())
@@ -84,7 +76,7 @@ fn release_claim(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
         let p: ServerParams = run.params()?;
         c.release_claim(&p.instance_uuid).await.map_err(StepError::Retry)?;
         q::set_instance_host(&c.db, &p.instance_uuid, None, None, None).await.map_err(retry)?;
-        Ok(())
+        set_error(&c, run).await
     })
 }
 
@@ -128,7 +120,7 @@ fn spawn_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
             q::save_instance_fields(&mut tx, &i).await.map_err(retry)?;
             tx.commit().await.map_err(retry)?;
             c.release_claim(&i.uuid).await.map_err(StepError::Retry)?;
-            let placed = place(&c, &i).await.map_err(|e| match e {
+            let placed = place(&c, &i, None).await.map_err(|e| match e {
                 StepError::Fail(_) => StepError::Fail(format!(
                     "Exceeded maximum number of retries. Exhausted all hosts available for retrying build \
                      failures for instance {}.",

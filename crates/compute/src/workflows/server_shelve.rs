@@ -135,7 +135,7 @@ fn claim(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
             run.set("host", &host);
             return Ok(());
         }
-        let placed = place(&c, &i).await?;
+        let placed = place(&c, &i, None).await?;
         run.set("host", &placed.host);
         Ok(())
     })
