@@ -120,26 +120,16 @@ fn init_logging(config: &Config) {
     }
 }
 
+/// mimalloc instead of glibc's malloc: the controller allocates and frees
+/// small objects on many threads, where glibc's arenas both cost time and
+/// keep freed memory resident.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
-    limit_malloc_arenas();
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run(cli))
-}
-
-/// glibc gives each thread that contends for the heap an arena of its own,
-/// up to eight per core, and keeps what they free: a busy controller's
-/// resident memory grows with the arenas rather than with what it holds.
-/// Two arenas (as `MALLOC_ARENA_MAX=2`) keep it near its live size; the
-/// environment variable still wins when set.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: called first thing in main, before any other thread exists.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
