@@ -13,6 +13,7 @@ ferrostack runs as `ferrostack up --listen 127.0.0.1:0` on a fresh data dir
 PID at the end. Only the standard library is used.
 """
 import argparse
+import http.client
 import json
 import os
 import statistics
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 
@@ -31,29 +32,49 @@ def say(msg):
 
 
 class Api:
+    """One keep-alive HTTP connection per thread, as openstacksdk's session
+    keeps one; the clients then cost the shared cores little."""
+
     def __init__(self, url, token):
         self.url, self.token = url, token
+        u = urllib.parse.urlsplit(url)
+        self.host, self.port, self.prefix = u.hostname, u.port, u.path.rstrip("/")
+        self.local = threading.local()
 
     def call(self, method, path, body=None, mv="2.47"):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("X-Auth-Token", self.token)
-        req.add_header("OpenStack-API-Version", f"compute {mv}, placement 1.28")
+        headers = {"X-Auth-Token": self.token, "OpenStack-API-Version": f"compute {mv}, placement 1.28"}
         if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=120) as r:
+            headers["Content-Type"] = "application/json"
+        for attempt in range(2):
+            conn = getattr(self.local, "conn", None)
+            if conn is None:
+                conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+            try:
+                conn.request(method, self.prefix + path, body=data, headers=headers)
+                r = conn.getresponse()
                 raw = r.read()
                 return r.status, (json.loads(raw) if raw else None)
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            return e.code, (json.loads(raw) if raw else None)
+            except (http.client.HTTPException, ConnectionError):
+                conn.close()
+                self.local.conn = None
+                if attempt:
+                    raise
 
 
 def rss_kib(pid, key="VmRSS"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def pss_kib(pid):
+    """Proportional set size: shared file pages counted once."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
                 return int(line.split()[1])
     return 0
 
@@ -73,6 +94,7 @@ def main():
     ap.add_argument("--nodes", type=int, default=1000)
     ap.add_argument("--servers", type=int, default=5000)
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--keep", action="store_true", help="keep the data dir (printed on stderr) for a look at the database")
     a = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="ferrostack-compute-bench-")
@@ -179,8 +201,8 @@ def main():
             list_times.append((time.time() - t) * 1000)
         rss_after = rss_kib(proc.pid)
         hwm = rss_kib(proc.pid, "VmHWM")
-        # The memory-mapped SQLite file counts in RSS as page cache (RssFile).
         anon_after, file_after = rss_kib(proc.pid, "RssAnon"), rss_kib(proc.pid, "RssFile")
+        pss_after = pss_kib(proc.pid)
 
         _, rps = api.call("GET", "/placement/resource_providers")
         used_ram = 0
@@ -203,14 +225,18 @@ def main():
         print(f"| GET /servers/detail?limit=1000, {total} servers: p50 / p95 | {statistics.median(list_times):.0f} / {pct(list_times, 95):.0f} ms |")
         print(f"| Placement MEMORY_MB used / ACTIVE × 256 | {used_ram} / {len(active) * 256} |")
         print(f"| controller RSS before / after / peak | {rss_before // 1024} / {rss_after // 1024} / {hwm // 1024} MiB |")
-        print(f"| of which after: anonymous / file-mapped (SQLite's memory map) | {anon_after // 1024} / {file_after // 1024} MiB |")
+        print(f"| of which after: anonymous / file-mapped | {anon_after // 1024} / {file_after // 1024} MiB |")
+        print(f"| controller PSS after (shared pages counted once) | {pss_after // 1024} MiB |")
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-        subprocess.run(["rm", "-rf", work])
+        if a.keep:
+            say(f"data dir kept: {work}")
+        else:
+            subprocess.run(["rm", "-rf", work])
 
 
 if __name__ == "__main__":
