@@ -58,7 +58,8 @@ class Api:
             except (http.client.HTTPException, ConnectionError):
                 conn.close()
                 self.local.conn = None
-                if attempt:
+                # A POST may have been served: only reads are sent again.
+                if attempt or method != "GET":
                     raise
 
 

@@ -1,4 +1,5 @@
-//! `limit`/`marker` pagination with a `next` link, capped by a server maximum.
+//! `limit`/`marker` pagination with a `next` link, capped by a server maximum,
+//! and ordering by `sort_key`/`sort_dir` pairs.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -62,6 +63,24 @@ pub fn links(self_url: &str, page: &Page, returned: usize, last_id: Option<&str>
     Value::Array(links)
 }
 
+/// Orders `a` and `b` by each `(key, ascending)` in turn, comparing the
+/// values `value` gives for the key; the first key that tells them apart wins.
+pub fn compare_by_keys<T, V: Ord>(
+    a: &T,
+    b: &T,
+    keys: &[(String, bool)],
+    value: impl Fn(&T, &str) -> V,
+) -> std::cmp::Ordering {
+    for (k, asc) in keys {
+        let o = value(a, k).cmp(&value(b, k));
+        let o = if *asc { o } else { o.reverse() };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +94,17 @@ mod tests {
         assert_eq!(l.as_array().unwrap().len(), 1);
         assert!(PageQuery { limit: Some("-1".into()), marker: None }.page(10).is_err());
         assert_eq!(PageQuery { limit: Some("50".into()), marker: None }.page(10).unwrap().limit, 10);
+    }
+
+    #[test]
+    fn compare_by_keys_takes_the_first_key_that_differs() {
+        let rows = [("b", 1), ("a", 2), ("a", 1)];
+        let value = |r: &(&str, i32), k: &str| if k == "name" { (r.0.to_string(), 0) } else { (String::new(), r.1) };
+        let mut sorted = rows.to_vec();
+        sorted.sort_by(|a, b| compare_by_keys(a, b, &[("name".into(), true), ("n".into(), false)], value));
+        assert_eq!(sorted, [("a", 2), ("a", 1), ("b", 1)]);
+        sorted.sort_by(|a, b| compare_by_keys(a, b, &[("n".into(), true), ("name".into(), false)], value));
+        assert_eq!(sorted, [("b", 1), ("a", 1), ("a", 2)]);
+        assert_eq!(compare_by_keys(&rows[0], &rows[0], &[("name".into(), true)], value), std::cmp::Ordering::Equal);
     }
 }

@@ -760,38 +760,19 @@ pub async fn set_instance_state(
     Ok(r.rows_affected() == 1)
 }
 
-/// Records where an instance was placed (None clears it).
+/// Records where an instance is (None clears the host and node, and keeps
+/// the zone) and, when given, the task it goes on with (a delete under way
+/// keeps its `deleting`).
 pub async fn set_instance_host(
     db: &Db,
     uuid: &str,
     host: Option<&str>,
     node: Option<&str>,
     az: Option<&str>,
-) -> DbResult<()> {
-    sqlx::query("UPDATE compute_instances SET host = $1, node = $2, availability_zone = COALESCE($3, availability_zone), updated_at = $4 WHERE uuid = $5")
-        .bind(host)
-        .bind(node)
-        .bind(az)
-        .bind(now())
-        .bind(uuid)
-        .execute(db.writer())
-        .await
-        .map_err(e)?;
-    Ok(())
-}
-
-/// Records where an instance was placed and, when given, the task it goes
-/// on with (a delete under way keeps its `deleting`).
-pub async fn instance_placed(
-    db: &Db,
-    uuid: &str,
-    host: &str,
-    node: &str,
-    az: &str,
     task_state: Option<&str>,
 ) -> DbResult<()> {
     sqlx::query(
-        "UPDATE compute_instances SET host = $1, node = $2, availability_zone = $3, \
+        "UPDATE compute_instances SET host = $1, node = $2, availability_zone = COALESCE($3, availability_zone), \
          task_state = CASE WHEN task_state = 'deleting' THEN task_state ELSE COALESCE($4, task_state) END, \
          updated_at = $5 WHERE uuid = $6",
     )

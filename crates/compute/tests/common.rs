@@ -83,6 +83,42 @@ impl Nova {
         self.call(Method::DELETE, path, Some(token), mv, None).await
     }
 
+    /// An active public raw image (4 KiB of zeros) with `props`, created
+    /// as `token`; returns its id.
+    pub async fn image_with(&self, token: &str, props: Value) -> String {
+        let mut body =
+            json!({"name": "tiny", "disk_format": "raw", "container_format": "bare", "visibility": "public"});
+        body.as_object_mut().unwrap().extend(props.as_object().unwrap().clone());
+        let url = format!("{}/image/v2/images", self.cloud.url);
+        let r = self.cloud.client.post(url).header("X-Auth-Token", token).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+        let r = self
+            .cloud
+            .client
+            .put(format!("{}/image/v2/images/{id}/file", self.cloud.url))
+            .header("X-Auth-Token", token)
+            .header("Content-Type", "application/octet-stream")
+            .body(vec![0u8; 4096])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        id
+    }
+
+    /// Waits until the server has no task and its status is not in `from`.
+    pub async fn settled(&self, id: &str, from: &[&str]) -> Value {
+        for _ in 0..400 {
+            let s = self.get(&format!("/servers/{id}"), &self.admin, "2.47").await.body["server"].clone();
+            if s["OS-EXT-STS:task_state"].is_null() && !from.contains(&s["status"].as_str().unwrap_or_default()) {
+                return s;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("server {id} did not settle");
+    }
+
     /// Creates a flavor as admin; returns its body.
     pub async fn flavor(&self, body: Value) -> Value {
         let r = self.post("/flavors", &self.admin, "2.61", json!({"flavor": body})).await;

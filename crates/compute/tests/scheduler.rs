@@ -8,27 +8,6 @@ use serde_json::{json, Value};
 use crate::common::Nova;
 use crate::servers::wait;
 
-async fn image_with(n: &Nova, props: Value) -> String {
-    let mut body = json!({"name": "img", "disk_format": "raw", "container_format": "bare", "visibility": "public"});
-    body.as_object_mut().unwrap().extend(props.as_object().unwrap().clone());
-    let url = format!("{}/image/v2/images", n.cloud.url);
-    let r = n.cloud.client.post(url).header("X-Auth-Token", &n.admin).json(&body).send().await.unwrap();
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let r = n
-        .cloud
-        .client
-        .put(format!("{}/image/v2/images/{id}/file", n.cloud.url))
-        .header("X-Auth-Token", &n.admin)
-        .header("Content-Type", "application/octet-stream")
-        .body(vec![0u8; 1024])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    id
-}
-
 /// Boots a server as `token` and answers it once it left BUILD.
 async fn boot(n: &Nova, token: &str, img: &str) -> Value {
     let body = json!({"server": {"name": "s", "imageRef": img, "flavorRef": "f1", "networks": "none"}});
@@ -47,7 +26,7 @@ async fn aggregates_isolate_tenants_and_images_choose_their_hosts() {
     let n = Nova::start().await;
     let agent = n.cloud.start_agent("sch", 2, 8, 16384, 100).await;
     n.flavor(json!({"name": "f1", "id": "f1", "ram": 256, "vcpus": 1, "disk": 1})).await;
-    let plain = image_with(&n, json!({})).await;
+    let plain = n.image_with(&n.admin, json!({})).await;
     let mine = n.project("iso").await;
     let (member, _) = n.persona(&mine, "member").await;
     let (stranger, _) = n.persona(&n.project("iso-other").await, "member").await;
@@ -66,17 +45,17 @@ async fn aggregates_isolate_tenants_and_images_choose_their_hosts() {
     assert_eq!((s["status"].as_str(), host(&s)), (Some("ACTIVE"), "sch-0"), "the emptier host, which is its own");
 
     // The image's architecture and hypervisor type must fit the node.
-    let arm = image_with(&n, json!({"hw_architecture": "aarch64"})).await;
+    let arm = n.image_with(&n.admin, json!({"hw_architecture": "aarch64"})).await;
     let s = boot(&n, &n.admin, &arm).await;
     assert_eq!(s["status"], "ERROR");
     assert!(s["fault"]["message"].as_str().unwrap().starts_with("No valid host"), "{s}");
-    let x86 = image_with(&n, json!({"hw_architecture": "x86_64", "img_hv_type": "fake"})).await;
+    let x86 = n.image_with(&n.admin, json!({"hw_architecture": "x86_64", "img_hv_type": "fake"})).await;
     assert_eq!(boot(&n, &n.admin, &x86).await["status"], "ACTIVE");
-    let qemu = image_with(&n, json!({"img_hv_type": "qemu"})).await;
+    let qemu = n.image_with(&n.admin, json!({"img_hv_type": "qemu"})).await;
     assert_eq!(boot(&n, &n.admin, &qemu).await["status"], "ERROR");
 
     // An image's required trait picks the provider that has it.
-    let traited = image_with(&n, json!({"trait:CUSTOM_FAST_DISK": "required"})).await;
+    let traited = n.image_with(&n.admin, json!({"trait:CUSTOM_FAST_DISK": "required"})).await;
     assert_eq!(boot(&n, &n.admin, &traited).await["status"], "ERROR", "no provider has the trait yet");
     let node = compute::db::nodes(&n.cloud.compute.db).await.unwrap().into_iter().find(|x| x.host == "sch-1").unwrap();
     let put = |path: String, body: Value| {
@@ -113,7 +92,7 @@ async fn negative_multipliers_pack_servers_onto_one_host() {
     let n = Nova { cloud, admin };
     let agent = n.cloud.start_agent("pack", 3, 8, 16384, 100).await;
     n.flavor(json!({"name": "f1", "id": "f1", "ram": 256, "vcpus": 1, "disk": 1})).await;
-    let img = image_with(&n, json!({})).await;
+    let img = n.image_with(&n.admin, json!({})).await;
     let mut hosts = std::collections::BTreeSet::new();
     for _ in 0..4 {
         let s = boot(&n, &n.admin, &img).await;

@@ -12,18 +12,6 @@ async fn act(n: &Nova, token: &str, id: &str, mv: &str, body: Value) -> crate::c
     n.post(&format!("/servers/{id}/action"), token, mv, body).await
 }
 
-/// Waits until the server has no task and its status is not in `from`.
-async fn settled(n: &Nova, id: &str, from: &[&str]) -> Value {
-    for _ in 0..400 {
-        let s = n.get(&format!("/servers/{id}"), &n.admin, "2.47").await.body["server"].clone();
-        if s["OS-EXT-STS:task_state"].is_null() && !from.contains(&s["status"].as_str().unwrap_or_default()) {
-            return s;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("server {id} did not settle");
-}
-
 async fn glance(n: &Nova, method: Method, path: &str) -> (u16, Value) {
     let r = n
         .cloud
@@ -68,7 +56,7 @@ async fn snapshots_backups_and_shelving_go_through_the_image_service() {
     let r = act(&n, &member, &id, "2.45", json!({"createImage": {"name": "snap1", "metadata": {"k": "v"}}})).await;
     assert_eq!(r.status, 202, "{}", r.body);
     let snap = r.body["image_id"].as_str().unwrap().to_string();
-    settled(&n, &id, &[]).await;
+    n.settled(&id, &[]).await;
     let (status, im) = glance(&n, Method::GET, &format!("/images/{snap}")).await;
     assert_eq!(status, 200);
     assert_eq!((im["status"].as_str(), im["name"].as_str()), (Some("active"), Some("snap1")), "{im}");
@@ -80,7 +68,7 @@ async fn snapshots_backups_and_shelving_go_through_the_image_service() {
     let r = act(&n, &member, &id, "2.1", json!({"createImage": {"name": "snap2"}})).await;
     assert_eq!(r.status, 202);
     assert!(r.header("location").unwrap().contains("/images/"), "{:?}", r.headers);
-    settled(&n, &id, &[]).await;
+    n.settled(&id, &[]).await;
     act(&n, &member, &id, "2.45", json!({"createImage": {}})).await.fault(
         400,
         "badRequest",
@@ -99,7 +87,7 @@ async fn snapshots_backups_and_shelving_go_through_the_image_service() {
         let r = act(&n, &n.admin, &id, "2.45", body).await;
         assert_eq!(r.status, 202, "{}", r.body);
         assert!(r.body["image_id"].is_string());
-        settled(&n, &id, &[]).await;
+        n.settled(&id, &[]).await;
     }
     let (_, all) = glance(&n, Method::GET, "/images?limit=100").await;
     let backups: Vec<&str> = all["images"]
@@ -120,7 +108,7 @@ async fn snapshots_backups_and_shelving_go_through_the_image_service() {
     // Shelve: snapshot, offloaded at once, the host's claim released.
     let before = n.get(&format!("/servers/{id}"), &n.admin, "2.47").await.body["server"].clone();
     assert_eq!(act(&n, &member, &id, "2.1", json!({"shelve": null})).await.status, 202);
-    let s = settled(&n, &id, &["ACTIVE", "SHELVED"]).await;
+    let s = n.settled(&id, &["ACTIVE", "SHELVED"]).await;
     assert_eq!(s["status"], "SHELVED_OFFLOADED", "{s}");
     assert_eq!(host(&s), None);
     assert_eq!(allocations(&n, &id).await, json!({}));
@@ -142,7 +130,7 @@ async fn snapshots_backups_and_shelving_go_through_the_image_service() {
 
     // Unshelve: scheduled again, ACTIVE, the shelved image deleted.
     assert_eq!(act(&n, &n.admin, &id, "2.91", json!({"unshelve": {"host": "sh-1"}})).await.status, 202);
-    let s = settled(&n, &id, &["SHELVED_OFFLOADED"]).await;
+    let s = n.settled(&id, &["SHELVED_OFFLOADED"]).await;
     assert_eq!((s["status"].as_str(), host(&s).as_deref()), (Some("ACTIVE"), Some("sh-1")), "{s}");
     assert_eq!(s["image"]["id"], before["image"]["id"], "the server keeps its image");
     assert_eq!(allocations(&n, &id).await[node_uuid(&n, "sh-1").await]["resources"]["MEMORY_MB"], 512);
@@ -171,7 +159,7 @@ async fn a_shelved_server_stays_on_its_host_until_offloaded_when_configured() {
     n.flavor(json!({"name": "s1", "id": "s1", "ram": 512, "vcpus": 1, "disk": 1})).await;
     let id = boot(&n, &n.admin, "keep", &img, "s1").await;
     assert_eq!(act(&n, &n.admin, &id, "2.1", json!({"shelve": null})).await.status, 202);
-    let s = settled(&n, &id, &["ACTIVE"]).await;
+    let s = n.settled(&id, &["ACTIVE"]).await;
     assert_eq!((s["status"].as_str(), host(&s).as_deref()), (Some("SHELVED"), Some("so-0")));
     assert_eq!(s["OS-EXT-STS:power_state"], 4);
     act(&n, &n.admin, &id, "2.77", json!({"unshelve": {"availability_zone": "nova"}})).await.fault(
@@ -180,11 +168,11 @@ async fn a_shelved_server_stays_on_its_host_until_offloaded_when_configured() {
         &format!("Specifying an availability zone or a host when unshelving server \"{id}\" with status \"SHELVED\" is not supported. The server status must be SHELVED_OFFLOADED."),
     );
     assert_eq!(act(&n, &n.admin, &id, "2.1", json!({"shelveOffload": null})).await.status, 202);
-    let s = settled(&n, &id, &["SHELVED"]).await;
+    let s = n.settled(&id, &["SHELVED"]).await;
     assert_eq!((s["status"].as_str(), host(&s)), (Some("SHELVED_OFFLOADED"), None));
     assert_eq!(allocations(&n, &id).await, json!({}));
     assert_eq!(act(&n, &n.admin, &id, "2.1", json!({"unshelve": null})).await.status, 202);
-    assert_eq!(settled(&n, &id, &["SHELVED_OFFLOADED"]).await["status"], "ACTIVE");
+    assert_eq!(n.settled(&id, &["SHELVED_OFFLOADED"]).await["status"], "ACTIVE");
     agent.stop().await;
     n.stop().await;
 }
@@ -207,7 +195,7 @@ async fn rebuild_change_password_restore_and_force_delete() {
     );
     assert_eq!(r.body["server"]["image"]["id"], img2.as_str());
     assert!(r.header("location").unwrap().ends_with(&format!("/servers/{id}")));
-    let s = settled(&n, &id, &["REBUILD"]).await;
+    let s = n.settled(&id, &["REBUILD"]).await;
     assert_eq!((s["status"].as_str(), s["name"].as_str()), (Some("ACTIVE"), Some("rebuilt")));
     assert_eq!((s["image"]["id"].as_str(), s["metadata"]["a"].as_str()), (Some(img2.as_str()), Some("b")));
     act(&n, &n.admin, &id, "2.75", json!({"rebuild": {"imageRef": uuid::Uuid::new_v4().to_string()}})).await.fault(
@@ -228,17 +216,17 @@ async fn rebuild_change_password_restore_and_force_delete() {
 
     // A stopped server is rebuilt stopped.
     assert_eq!(act(&n, &n.admin, &id, "2.1", json!({"os-stop": null})).await.status, 202);
-    settled(&n, &id, &["ACTIVE"]).await;
+    n.settled(&id, &["ACTIVE"]).await;
     act(&n, &n.admin, &id, "2.1", json!({"changePassword": {"adminPass": "x"}})).await.fault(
         409,
         "conflictingRequest",
         &format!("Cannot 'changePassword' instance {id} while it is in vm_state stopped"),
     );
     assert_eq!(act(&n, &n.admin, &id, "2.1", json!({"rebuild": {"imageRef": img}})).await.status, 202);
-    let s = settled(&n, &id, &["REBUILD"]).await;
+    let s = n.settled(&id, &["REBUILD"]).await;
     assert_eq!((s["status"].as_str(), s["OS-EXT-STS:power_state"].as_i64()), (Some("SHUTOFF"), Some(4)));
     assert_eq!(act(&n, &n.admin, &id, "2.1", json!({"os-start": null})).await.status, 202);
-    settled(&n, &id, &["SHUTOFF"]).await;
+    n.settled(&id, &["SHUTOFF"]).await;
 
     act(&n, &n.admin, &id, "2.1", json!({"changePassword": {}})).await.fault(
         400,
@@ -246,7 +234,7 @@ async fn rebuild_change_password_restore_and_force_delete() {
         "'adminPass' is a required property",
     );
     assert_eq!(act(&n, &n.admin, &id, "2.1", json!({"changePassword": {"adminPass": "s3cret"}})).await.status, 202);
-    assert_eq!(settled(&n, &id, &[]).await["status"], "ACTIVE");
+    assert_eq!(n.settled(&id, &[]).await["status"], "ACTIVE");
     let r = n.get(&format!("/servers/{id}/os-instance-actions"), &n.admin, "2.51").await;
     let rid = r.body["instanceActions"][0]["request_id"].as_str().unwrap().to_string();
     assert_eq!(r.body["instanceActions"][0]["action"], "changePassword");
@@ -294,7 +282,7 @@ async fn live_migration_and_evacuation_move_the_server_and_its_claims() {
         .fault(400, "badRequest", "Compute host nowhere could not be found.");
 
     assert_eq!(act(&n, &n.admin, &id, "2.25", live.clone()).await.status, 202);
-    let s = settled(&n, &id, &["MIGRATING"]).await;
+    let s = n.settled(&id, &["MIGRATING"]).await;
     let b = host(&s).unwrap();
     assert_eq!(s["status"], "ACTIVE");
     assert_ne!(a, b);
@@ -351,7 +339,7 @@ async fn live_migration_and_evacuation_move_the_server_and_its_claims() {
     assert_eq!(r.status, 200, "{}", r.body);
     let r = act(&n, &n.admin, &id, "2.14", json!({"evacuate": {}})).await;
     assert_eq!((r.status, &r.body), (200, &Value::Null));
-    let s = settled(&n, &id, &["REBUILD"]).await;
+    let s = n.settled(&id, &["REBUILD"]).await;
     let c = host(&s).unwrap();
     assert_eq!(s["status"], "ACTIVE", "{s}");
     assert_ne!(c, b);

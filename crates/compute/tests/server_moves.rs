@@ -15,18 +15,6 @@ async fn act(n: &Nova, id: &str, body: Value) -> crate::common::Resp {
     n.post(&format!("/servers/{id}/action"), &n.admin, "2.56", body).await
 }
 
-/// Waits until the server has no task and its status is not in `from`.
-async fn settled(n: &Nova, id: &str, from: &[&str]) -> Value {
-    for _ in 0..400 {
-        let s = n.get(&format!("/servers/{id}"), &n.admin, "2.47").await.body["server"].clone();
-        if s["OS-EXT-STS:task_state"].is_null() && !from.contains(&s["status"].as_str().unwrap_or_default()) {
-            return s;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("server {id} did not settle");
-}
-
 fn host(s: &Value) -> String {
     s["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string()
 }
@@ -65,14 +53,14 @@ async fn resize_confirm_revert_and_migrate_move_the_claims_with_the_server() {
         "badRequest",
         "No valid host was found. No valid host found for resize",
     );
-    let s = settled(&n, &id, &[]).await;
+    let s = n.settled(&id, &[]).await;
     assert_eq!((s["status"].as_str(), s["flavor"]["original_name"].as_str()), (Some("ACTIVE"), Some("r1")));
     assert_eq!(allocations(&n, &id).await[node_uuid(&n, &a).await]["resources"]["MEMORY_MB"], 512);
 
     // Resize: the server moves to the other host with the new flavor; the
     // migration holds the source until the resize is confirmed.
     assert_eq!(act(&n, &id, json!({"resize": {"flavorRef": "r2"}})).await.status, 202);
-    let s = settled(&n, &id, &["ACTIVE", "RESIZE"]).await;
+    let s = n.settled(&id, &["ACTIVE", "RESIZE"]).await;
     assert_eq!(s["status"], "VERIFY_RESIZE", "{s}");
     let b = host(&s);
     assert_ne!(a, b);
@@ -86,7 +74,7 @@ async fn resize_confirm_revert_and_migrate_move_the_claims_with_the_server() {
     );
     assert_eq!(allocations(&n, &m.uuid).await[node_uuid(&n, &a).await]["resources"]["MEMORY_MB"], 512);
     assert_eq!(act(&n, &id, json!({"confirmResize": null})).await.status, 204);
-    let s = settled(&n, &id, &["VERIFY_RESIZE"]).await;
+    let s = n.settled(&id, &["VERIFY_RESIZE"]).await;
     assert_eq!((s["status"].as_str(), host(&s)), (Some("ACTIVE"), b.clone()));
     assert_eq!(allocations(&n, &m.uuid).await, json!({}), "confirm drops the source's claim");
     act(&n, &id, json!({"revertResize": null})).await.fault(
@@ -97,10 +85,10 @@ async fn resize_confirm_revert_and_migrate_move_the_claims_with_the_server() {
 
     // Resize and revert: everything as before the resize.
     assert_eq!(act(&n, &id, json!({"resize": {"flavorRef": "r1"}})).await.status, 202);
-    let s = settled(&n, &id, &["ACTIVE", "RESIZE"]).await;
+    let s = n.settled(&id, &["ACTIVE", "RESIZE"]).await;
     assert_eq!((s["status"].as_str(), host(&s)), (Some("VERIFY_RESIZE"), a.clone()));
     assert_eq!(act(&n, &id, json!({"revertResize": null})).await.status, 202);
-    let s = settled(&n, &id, &["VERIFY_RESIZE", "REVERT_RESIZE"]).await;
+    let s = n.settled(&id, &["VERIFY_RESIZE", "REVERT_RESIZE"]).await;
     assert_eq!((s["status"].as_str(), host(&s)), (Some("ACTIVE"), b.clone()));
     assert_eq!(s["flavor"]["original_name"], "r2");
     let allocs = allocations(&n, &id).await;
@@ -113,11 +101,11 @@ async fn resize_confirm_revert_and_migrate_move_the_claims_with_the_server() {
     // A stopped server is resized (cold-migrated) and stays stopped.
     settle_stop(&n, &id).await;
     assert_eq!(act(&n, &id, json!({"migrate": null})).await.status, 202);
-    let s = settled(&n, &id, &["SHUTOFF", "RESIZE"]).await;
+    let s = n.settled(&id, &["SHUTOFF", "RESIZE"]).await;
     assert_eq!((s["status"].as_str(), host(&s)), (Some("VERIFY_RESIZE"), a.clone()));
     assert_eq!(s["flavor"]["original_name"], "r2", "a migration keeps the flavor");
     assert_eq!(act(&n, &id, json!({"confirmResize": null})).await.status, 204);
-    let s = settled(&n, &id, &["VERIFY_RESIZE"]).await;
+    let s = n.settled(&id, &["VERIFY_RESIZE"]).await;
     assert_eq!((s["status"].as_str(), s["OS-EXT-STS:power_state"].as_i64()), (Some("SHUTOFF"), Some(4)));
     act(&n, &id, json!({"migrate": {"host": "nowhere"}})).await.fault(
         400,
@@ -135,5 +123,5 @@ async fn resize_confirm_revert_and_migrate_move_the_claims_with_the_server() {
 
 async fn settle_stop(n: &Nova, id: &str) {
     assert_eq!(act(n, id, json!({"os-stop": null})).await.status, 202);
-    assert_eq!(settled(n, id, &["ACTIVE"]).await["status"], "SHUTOFF");
+    assert_eq!(n.settled(id, &["ACTIVE"]).await["status"], "SHUTOFF");
 }

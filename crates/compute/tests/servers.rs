@@ -10,29 +10,7 @@ use crate::common::{Nova, ED25519};
 
 /// An active raw image; returns its id.
 pub async fn image(n: &Nova, token: &str) -> String {
-    let r = n
-        .cloud
-        .client
-        .post(format!("{}/image/v2/images", n.cloud.url))
-        .header("X-Auth-Token", token)
-        .json(&json!({"name": "tiny", "disk_format": "raw", "container_format": "bare", "visibility": "public"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let r = n
-        .cloud
-        .client
-        .put(format!("{}/image/v2/images/{id}/file", n.cloud.url))
-        .header("X-Auth-Token", token)
-        .header("Content-Type", "application/octet-stream")
-        .body(vec![0u8; 4096])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    id
+    n.image_with(token, json!({})).await
 }
 
 /// Polls a server until its status leaves `from`.

@@ -694,16 +694,7 @@ impl Images {
                 keys.push((k.to_string(), default_asc));
             }
         }
-        images.sort_by(|a, b| {
-            for (k, asc) in &keys {
-                let o = sort_value(a, k).cmp(&sort_value(b, k));
-                let o = if *asc { o } else { o.reverse() };
-                if o != std::cmp::Ordering::Equal {
-                    return o;
-                }
-            }
-            std::cmp::Ordering::Equal
-        });
+        images.sort_by(|a, b| api_core::pagination::compare_by_keys(a, b, &keys, sort_value));
         if let Some(marker) = &lq.marker {
             match images.iter().position(|im| &im.id == marker) {
                 Some(i) => {

@@ -231,7 +231,7 @@ async fn unshelve(c: &Arc<Compute>, mv: Mv, ctx: &Auth, id: &str, arg: &Value, b
             if !c.zone_exists(z).await? {
                 return Err(bad("The requested availability zone is not available"));
             }
-            q::set_instance_host(&c.db, &i.uuid, None, None, Some(z)).await.map_err(db_err)?;
+            q::set_instance_host(&c.db, &i.uuid, None, None, Some(z), None).await.map_err(db_err)?;
         }
         c.save_fields(ctx, &i, None).await?;
     }

@@ -679,16 +679,7 @@ fn sort_servers(mv: Mv, admin: bool, pairs: &[(String, String)], servers: &mut [
     }
     keys.push(("created_at".into(), false));
     keys.push(("uuid".into(), false));
-    servers.sort_by(|a, b| {
-        for (k, asc) in &keys {
-            let o = sort_value(a, k).cmp(&sort_value(b, k));
-            let o = if *asc { o } else { o.reverse() };
-            if o != std::cmp::Ordering::Equal {
-                return o;
-            }
-        }
-        std::cmp::Ordering::Equal
-    });
+    servers.sort_by(|a, b| api_core::pagination::compare_by_keys(a, b, &keys, sort_value));
     Ok(())
 }
 

@@ -49,7 +49,9 @@ pub async fn place(c: &Compute, i: &Instance, task_state: Option<&str>) -> Resul
         }
     })?;
     let zone = c.scheduled_zone(&placed.host).await.map_err(StepError::Retry)?;
-    q::instance_placed(&c.db, &i.uuid, &placed.host, &placed.node, &zone, task_state).await.map_err(retry)?;
+    q::set_instance_host(&c.db, &i.uuid, Some(&placed.host), Some(&placed.node), Some(&zone), task_state)
+        .await
+        .map_err(retry)?;
     Ok(placed)
 }
 

@@ -75,7 +75,7 @@ fn release_claim(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let p: ServerParams = run.params()?;
         c.release_claim(&p.instance_uuid).await.map_err(StepError::Retry)?;
-        q::set_instance_host(&c.db, &p.instance_uuid, None, None, None).await.map_err(retry)?;
+        q::set_instance_host(&c.db, &p.instance_uuid, None, None, None, None).await.map_err(retry)?;
         set_error(&c, run).await
     })
 }

@@ -146,7 +146,7 @@ fn unclaim(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
         let p: ActionParams = run.params()?;
         if p.from_vm_state == "shelved_offloaded" {
             c.release_claim(&p.instance_uuid).await.map_err(StepError::Retry)?;
-            q::set_instance_host(&c.db, &p.instance_uuid, None, None, None).await.map_err(retry)?;
+            q::set_instance_host(&c.db, &p.instance_uuid, None, None, None, None).await.map_err(retry)?;
         }
         action_failed(&c, run, &p.from_vm_state, "compute_unshelve_instance").await
     })
