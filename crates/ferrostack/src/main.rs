@@ -83,8 +83,24 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Developer tools.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Build the tiny test guest from Debian's kernel and busybox-static:
+    /// a kernel + initramfs pair and a bootable qcow2 disk.
+    BuildTestImage {
+        /// Directory to write tiny-vmlinuz, tiny-initrd.img and tiny.qcow2 into.
+        #[arg(long, default_value = "test-image")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -136,6 +152,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Version => {
             println!("ferrostack {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Dev { command: DevCommand::BuildTestImage { output } } => {
+            let started = Instant::now();
+            let out = output.clone();
+            tokio::task::spawn_blocking(move || {
+                virt::test_image::build(&out, &mut |line| println!("build-test-image: {line}"))
+            })
+            .await?
+            .map_err(|e| anyhow::anyhow!("cannot build the test image: {e}"))?;
+            println!(
+                "build-test-image: wrote {} in {:.1} s",
+                [virt::test_image::KERNEL, virt::test_image::INITRD, virt::test_image::DISK]
+                    .map(|f| output.join(f).display().to_string())
+                    .join(", "),
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Policy { command: PolicyCommand::DumpDefaults { service } } => {

@@ -8,6 +8,7 @@
 //! It knows nothing of the database or the API; the agent calls it.
 
 pub mod fake;
+pub mod test_image;
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
