@@ -17,6 +17,9 @@ fn spec(uuid: &str, node: &str) -> virt::InstanceSpec {
         image_ref: "img".into(),
         user_data: None,
         key_data: None,
+        ephemeral_gb: 0,
+        swap_mb: 0,
+        config_drive: None,
     }
 }
 

@@ -235,6 +235,9 @@ mod tests {
             image_ref: "img".into(),
             user_data: None,
             key_data: None,
+            ephemeral_gb: 0,
+            swap_mb: 0,
+            config_drive: None,
         }
     }
 

@@ -2,13 +2,17 @@
 //! asks of the machine it runs on (spawn, destroy, power operations,
 //! snapshots, consoles, what is running). The `fake` driver keeps its
 //! instances in memory and answers at once, like Nova's fake driver, for
-//! control-plane tests and scale tests; the QEMU driver implements the same
-//! trait.
+//! control-plane tests and scale tests; the `qemu` driver runs each
+//! instance as a QEMU process driven over QMP.
 //!
-//! It knows nothing of the database or the API; the agent calls it.
+//! It knows nothing of the database or the API; the agent calls it, and
+//! hands the QEMU driver an [`ImageSource`] to fetch images with.
 
 pub mod fake;
+pub mod qemu;
 pub mod test_image;
+
+use std::collections::BTreeMap;
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -85,6 +89,62 @@ pub struct InstanceSpec {
     pub user_data: Option<String>,
     #[serde(default)]
     pub key_data: Option<String>,
+    #[serde(default)]
+    pub ephemeral_gb: i64,
+    #[serde(default)]
+    pub swap_mb: i64,
+    /// The config drive's contents, when the instance has one.
+    #[serde(default)]
+    pub config_drive: Option<ConfigDrive>,
+}
+
+/// What a config drive holds besides the user data (which is the spec's):
+/// Nova's `openstack/latest/meta_data.json` as a JSON object, the EC2
+/// `meta-data.json` and `network_data.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigDrive {
+    pub meta_data: serde_json::Value,
+    pub ec2_meta_data: serde_json::Value,
+    pub network_data: serde_json::Value,
+}
+
+/// An image as the Image service describes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageMeta {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub disk_format: Option<String>,
+    #[serde(default)]
+    pub container_format: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// md5 of the data.
+    #[serde(default)]
+    pub checksum: Option<String>,
+    #[serde(default)]
+    pub os_hash_algo: Option<String>,
+    #[serde(default)]
+    pub os_hash_value: Option<String>,
+    /// Every other property (`kernel_id`, `ramdisk_id`, `os_command_line`...).
+    #[serde(flatten)]
+    pub properties: BTreeMap<String, serde_json::Value>,
+}
+
+impl ImageMeta {
+    pub fn property(&self, key: &str) -> Option<&str> {
+        self.properties.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty())
+    }
+}
+
+/// Where a driver gets images from (the agent: the Image service).
+pub trait ImageSource: Send + Sync {
+    fn meta<'a>(&'a self, id: &'a str) -> BoxFuture<'a, DriverResult<ImageMeta>>;
+    /// Writes the image's data to `dest`.
+    fn download<'a>(&'a self, id: &'a str, dest: &'a std::path::Path) -> BoxFuture<'a, DriverResult<()>>;
 }
 
 /// An instance as the driver sees it.
@@ -154,6 +214,7 @@ pub trait Driver: Send + Sync {
     fn rollback_live_migration<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>>;
     /// Sends the guest an NMI so its kernel writes a crash dump.
     fn trigger_crash_dump<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>>;
+    /// The tail of the instance's serial console log.
     fn console_output<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<String>>;
     fn get_info<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<Option<InstanceInfo>>>;
     /// Every instance the driver holds.

@@ -67,6 +67,9 @@ pub fn spec(i: &Instance, f: &InstanceFlavor, node: &str) -> virt::InstanceSpec 
         image_ref: i.image_ref.clone(),
         user_data: i.user_data.clone(),
         key_data: i.key_data.clone(),
+        ephemeral_gb: f.ephemeral_gb,
+        swap_mb: f.swap,
+        config_drive: None,
     }
 }
 
