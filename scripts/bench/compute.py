@@ -101,6 +101,7 @@ def main():
     work = tempfile.mkdtemp(prefix="ferrostack-compute-bench-")
     env = dict(os.environ)
     env.update({
+        "FERROSTACK_AGENT__DRIVER": "fake",
         "FERROSTACK_AGENT__FAKE_NODES": str(a.nodes),
         "FERROSTACK_AGENT__HOST": "bench",
         "FERROSTACK_COMPUTE__QUOTA_INSTANCES": "-1",

@@ -40,6 +40,7 @@ class Cloud:
             if k.startswith("OS_") or k.startswith("FERROSTACK_"):
                 del self.env[k]
         # Three fake hosts: anti-affinity, spreading and resizes need more than one.
+        self.env["FERROSTACK_AGENT__DRIVER"] = "fake"
         self.env["FERROSTACK_AGENT__FAKE_NODES"] = "3"
         self.pg_db = None
         self.postgres = postgres

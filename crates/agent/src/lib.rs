@@ -11,7 +11,9 @@
 //! It never touches the database; the controller side of the protocol
 //! lives in the `compute` crate.
 
+pub mod images;
 pub mod protocol;
 pub mod runner;
 
+pub use images::{GlanceImages, TokenCell};
 pub use runner::{Agent, AgentConfig};

@@ -32,6 +32,7 @@ pub struct Agent {
     config: AgentConfig,
     hosts: Vec<(String, Arc<dyn Driver>)>,
     client: reqwest::Client,
+    token: crate::TokenCell,
 }
 
 impl Agent {
@@ -42,7 +43,13 @@ impl Agent {
             .timeout(Duration::from_secs(config.poll_wait + 30))
             .build()
             .expect("HTTP client");
-        Agent { config, hosts, client }
+        Agent { config, hosts, client, token: crate::TokenCell::default() }
+    }
+
+    /// Shares the agent's token with `cell` (its drivers' image source).
+    pub fn with_token_cell(mut self, cell: crate::TokenCell) -> Agent {
+        self.token = cell;
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -123,6 +130,7 @@ impl Agent {
     /// One connection: report, then poll and run commands until an error.
     async fn session(self: &Arc<Self>, drivers: &Arc<HashMap<String, Arc<dyn Driver>>>) -> anyhow::Result<()> {
         let token = self.token().await?;
+        self.token.set(&token);
         let mut after = self.report(&token).await?;
         tracing::info!(agent = %self.config.agent_id, hosts = self.hosts.len(), "agent reported to its controller");
         let mut reported = tokio::time::Instant::now();

@@ -51,6 +51,11 @@ pub struct ComputeConfig {
     /// soft-anti-affinity pushes them apart.
     pub soft_affinity_weight_multiplier: f64,
     pub soft_anti_affinity_weight_multiplier: f64,
+    /// Give every server a config drive, asked for or not (Nova's option).
+    pub force_config_drive: bool,
+    /// The QEMU driver's accelerator on agents: `auto` (KVM when a test
+    /// guest runs under it, TCG otherwise), `kvm` or `tcg`.
+    pub accel: String,
 }
 
 impl ComputeConfig {
@@ -86,6 +91,8 @@ impl Default for ComputeConfig {
             disk_weight_multiplier: 1.0,
             soft_affinity_weight_multiplier: 1.0,
             soft_anti_affinity_weight_multiplier: 1.0,
+            force_config_drive: false,
+            accel: "auto".into(),
         }
     }
 }

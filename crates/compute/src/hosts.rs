@@ -49,7 +49,7 @@ impl Compute {
             }
             let uuids: Vec<String> = h.instances.iter().map(|i| i.uuid.clone()).collect();
             q::set_reported_instances(&self.db, &h.host, &uuids).await.map_err(db_err)?;
-            self.reconcile(agent_id, &h.host, &uuids).await?;
+            self.reconcile(agent_id, &h.host, &h.instances).await?;
             tracing::info!(agent = agent_id, host = %h.host, nodes = h.nodes.len(), instances = h.instances.len(), "compute host reported");
         }
         self.hosts_changed().await;
@@ -60,15 +60,17 @@ impl Compute {
     /// database — left by a crash between a spawn and its record, by a
     /// delete the agent missed, or on a host a server was evacuated from —
     /// are destroyed; both ends of an unfinished move keep theirs.
-    async fn reconcile(&self, agent_id: &str, host: &str, reported: &[String]) -> ApiResult<()> {
+    async fn reconcile(&self, agent_id: &str, host: &str, reported: &[virt::InstanceInfo]) -> ApiResult<()> {
         let bucket = chrono::Utc::now().timestamp() / 60;
-        for uuid in reported {
+        for r in reported {
+            let uuid = &r.uuid;
             let known = q::instance_by_uuid(&self.db, uuid).await.map_err(db_err)?;
             let Some(i) = known.filter(|i| !i.deleted) else {
                 self.destroy_stray(agent_id, host, uuid, bucket).await?;
                 continue;
             };
             if i.host.as_deref() == Some(host) {
+                self.sync_power_state(&i, r.power_state).await?;
                 continue;
             }
             // Both ends of a move hold a copy until it is confirmed or done.
@@ -81,6 +83,23 @@ impl Compute {
             if !moving {
                 self.destroy_stray(agent_id, host, uuid, bucket).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Nova's power-state sync: an instance no task is working on takes
+    /// the power state its host reports, and an active one whose guest is
+    /// off (it powered itself off, or died while its agent was down) is
+    /// stopped.
+    async fn sync_power_state(&self, i: &crate::model::Instance, power: virt::PowerState) -> ApiResult<()> {
+        let p = u8::from(power) as i64;
+        if i.task_state.is_some() || power == virt::PowerState::NoState || i.power_state == p {
+            return Ok(());
+        }
+        let off = matches!(power, virt::PowerState::Shutdown | virt::PowerState::Crashed);
+        let vm_state = if i.vm_state == "active" && off { "stopped" } else { i.vm_state.as_str() };
+        if q::finish_task(&self.db, &i.uuid, None, vm_state, Some(p)).await.map_err(db_err)? {
+            tracing::warn!(instance = %i.uuid, power_state = p, vm_state, "the host reports another power state than recorded; the record follows the host");
         }
         Ok(())
     }

@@ -30,6 +30,8 @@ pub struct CreateRequest {
     pub description: Option<String>,
     pub scheduler_hints: Value,
     pub tags: Vec<String>,
+    /// `config_drive` asked for one.
+    pub config_drive: bool,
 }
 
 pub fn not_found(id: &str) -> ApiError {
@@ -42,6 +44,31 @@ fn hostname(name: &str) -> String {
     h = h.replace([' ', '_', '.'], "-");
     h.retain(|c| c.is_alphanumeric() || c == '-' || c == '.');
     h.to_lowercase().trim_matches(['.', '-']).to_string()
+}
+
+/// Nova's `_validate_flavor_image_nostatus`: the flavor's memory and root
+/// disk hold the image (a root disk of 0 is not checked, as in Nova).
+pub fn check_flavor_fits_image(image: &image::model::Image, memory_mb: i64, root_gb: i64) -> ApiResult<()> {
+    if memory_mb < image.min_ram {
+        return Err(bad("Flavor's memory is too small for requested image."));
+    }
+    let gib = 1024 * 1024 * 1024;
+    let flavor_size = root_gb * gib;
+    if flavor_size != 0 {
+        let image_size = image.size.unwrap_or(0);
+        if image_size > flavor_size {
+            return Err(bad(format!(
+                "Flavor's disk is too small for requested image. Flavor disk is {flavor_size} bytes, image is {image_size} bytes."
+            )));
+        }
+        if image.min_disk * gib > flavor_size {
+            return Err(bad(format!(
+                "Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is {flavor_size} bytes, minimum size is {} bytes.",
+                image.min_disk * gib
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Compute {
@@ -158,6 +185,7 @@ impl Compute {
         if image.status != "active" {
             return Err(bad(format!("Image {} is not active.", req.image_ref)));
         }
+        check_flavor_fits_image(&image, flavor.memory_mb, flavor.root_gb)?;
         let key_data = match &req.key_name {
             Some(k) => {
                 Some(self.keypair(&ctx.user_id, k).await.map_err(|_| bad("Invalid key_name provided."))?.public_key)
@@ -181,6 +209,9 @@ impl Compute {
         }
         // `zone:host[:node]` forces a host (admins only); an empty zone is any.
         let mut system_metadata = BTreeMap::new();
+        if req.config_drive || self.config.force_config_drive {
+            system_metadata.insert("config_drive".to_string(), "True".to_string());
+        }
         // What the scheduler needs of the image, as Nova keeps it.
         for (k, v) in &image.properties {
             if matches!(k.as_str(), "hw_architecture" | "img_hv_type" | "hw_vm_mode") {

@@ -29,8 +29,21 @@ pub struct Config {
 pub struct AgentSection {
     /// Run an agent inside `up`.
     pub enabled: bool,
-    /// Hypervisor driver: `fake` (instances in memory, for tests and scale runs).
+    /// Hypervisor driver: `qemu` (real VMs, one QEMU process each) or
+    /// `fake` (instances in memory, for tests and scale runs).
     pub driver: String,
+    /// QEMU driver: where instances and cached images live (default: the
+    /// `compute` directory in the data dir).
+    pub data_dir: String,
+    /// QEMU driver: the base image cache's size limit, in GiB.
+    pub image_cache_max_gb: u64,
+    /// QEMU driver: seconds a guest gets to power off on the ACPI button
+    /// before it is stopped hard.
+    pub shutdown_timeout: u64,
+    /// QEMU driver: the address other hosts reach this one on for live
+    /// migration.
+    pub migration_address: String,
+    pub qemu_binary: String,
     /// Host name of the (first) compute service; default: this machine's name.
     pub host: String,
     /// Fake driver: how many hosts (one node each) the agent serves, named
@@ -54,7 +67,12 @@ impl Default for AgentSection {
     fn default() -> Self {
         AgentSection {
             enabled: true,
-            driver: "fake".into(),
+            driver: "qemu".into(),
+            data_dir: String::new(),
+            image_cache_max_gb: 20,
+            shutdown_timeout: 60,
+            migration_address: "127.0.0.1".into(),
+            qemu_binary: "qemu-system-x86_64".into(),
             host: String::new(),
             fake_nodes: 1,
             fake_vcpus: 16,

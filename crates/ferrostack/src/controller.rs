@@ -289,22 +289,21 @@ async fn metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
 }
 
 /// The agent `up` runs beside its controller, as configured in `[agent]`.
-pub fn local_agent(config: &Config, admin_password: &str) -> anyhow::Result<agent::Agent> {
-    build_agent(&config.agent, config.public_url(), "admin", admin_password, "admin")
+pub async fn local_agent(config: &Config, admin_password: &str) -> anyhow::Result<agent::Agent> {
+    build_agent(config, config.public_url(), "admin", admin_password, "admin").await
 }
 
-/// An agent with the configured driver (the fake one: one host per fake
-/// node), reaching the controller at `controller` with these credentials.
-pub fn build_agent(
-    a: &crate::config::AgentSection,
+/// An agent with the configured driver (QEMU: one host, this machine; the
+/// fake one: one host per fake node), reaching the controller at
+/// `controller` with these credentials.
+pub async fn build_agent(
+    config: &Config,
     controller: String,
     username: &str,
     password: &str,
     project: &str,
 ) -> anyhow::Result<agent::Agent> {
-    if a.driver != "fake" {
-        anyhow::bail!("agent.driver {:?} is not available; use \"fake\"", a.driver);
-    }
+    let a = &config.agent;
     let base = if a.host.is_empty() {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
@@ -312,17 +311,35 @@ pub fn build_agent(
     } else {
         a.host.clone()
     };
-    let count = a.fake_nodes.max(1);
-    let hosts: Vec<(String, Arc<dyn virt::Driver>)> = (0..count)
-        .map(|i| {
-            let name = if count == 1 { base.clone() } else { format!("{base}-{i}") };
-            let d: Arc<dyn virt::Driver> = Arc::new(
-                virt::fake::FakeDriver::new(&name, 1, a.fake_vcpus, a.fake_memory_mb, a.fake_disk_gb)
-                    .with_pgpus(a.fake_pgpus, a.fake_vgpus_per_pgpu),
-            );
-            (name, d)
-        })
-        .collect();
+    let token = agent::TokenCell::default();
+    let hosts: Vec<(String, Arc<dyn virt::Driver>)> = match a.driver.as_str() {
+        "fake" => {
+            let count = a.fake_nodes.max(1);
+            (0..count)
+                .map(|i| {
+                    let name = if count == 1 { base.clone() } else { format!("{base}-{i}") };
+                    let d: Arc<dyn virt::Driver> = Arc::new(
+                        virt::fake::FakeDriver::new(&name, 1, a.fake_vcpus, a.fake_memory_mb, a.fake_disk_gb)
+                            .with_pgpus(a.fake_pgpus, a.fake_vgpus_per_pgpu),
+                    );
+                    (name, d)
+                })
+                .collect()
+        }
+        "qemu" => {
+            let dir = if a.data_dir.is_empty() { config.data_dir.join("compute") } else { a.data_dir.clone().into() };
+            let mut q = virt::qemu::QemuConfig::new(dir, &base);
+            q.accel = config.compute.accel.clone();
+            q.qemu_binary = a.qemu_binary.clone();
+            q.image_cache_max_bytes = a.image_cache_max_gb << 30;
+            q.shutdown_timeout = std::time::Duration::from_secs(a.shutdown_timeout);
+            q.migration_address = a.migration_address.clone();
+            let images = Arc::new(agent::GlanceImages::new(&controller, token.clone()));
+            let d = virt::qemu::QemuDriver::new(q, images).await.map_err(|e| anyhow::anyhow!(e))?;
+            vec![(base.clone(), Arc::new(d) as Arc<dyn virt::Driver>)]
+        }
+        other => anyhow::bail!("agent.driver {other:?} is not one of \"qemu\", \"fake\""),
+    };
     let agent_config = agent::AgentConfig {
         controller,
         agent_id: base,
@@ -332,7 +349,7 @@ pub fn build_agent(
         poll_wait: a.poll_wait,
         report_interval: a.report_interval,
     };
-    Ok(agent::Agent::new(agent_config, hosts))
+    Ok(agent::Agent::new(agent_config, hosts).with_token_cell(token))
 }
 
 /// The image quotas: unified limits of the `image` service from Identity.

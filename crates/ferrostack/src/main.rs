@@ -44,9 +44,15 @@ enum Command {
         /// Hosts the fake driver serves (overrides agent.fake_nodes).
         #[arg(long)]
         fake_nodes: Option<usize>,
-        /// Host name (overrides agent.host).
-        #[arg(long)]
+        /// Host and node name (overrides agent.host; default: this machine's name).
+        #[arg(long, alias = "node-name")]
         host: Option<String>,
+        /// Hypervisor driver: qemu or fake (overrides agent.driver).
+        #[arg(long)]
+        driver: Option<String>,
+        /// Where the QEMU driver keeps instances and cached images (overrides agent.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
         /// Configuration file (optional; its [agent] and [log] sections apply).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -216,17 +222,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Agent { controller, password, username, project, fake_nodes, host, config } => {
+        Command::Agent { controller, password, username, project, fake_nodes, host, driver, data_dir, config } => {
             let mut config = Config::load(config.as_deref())?;
             if let Some(n) = fake_nodes {
                 config.agent.fake_nodes = n;
+                config.agent.driver = "fake".into();
             }
             if let Some(h) = host {
                 config.agent.host = h;
             }
+            if let Some(d) = driver {
+                config.agent.driver = d;
+            }
+            if let Some(d) = data_dir {
+                config.agent.data_dir = d.to_string_lossy().to_string();
+            }
             init_logging(&config);
-            let agent = ferrostack::controller::build_agent(&config.agent, controller, &username, &password, &project)?;
-            tracing::info!(hosts = config.agent.fake_nodes, "agent starting");
+            let agent =
+                ferrostack::controller::build_agent(&config, controller, &username, &password, &project).await?;
+            tracing::info!(driver = %config.agent.driver, "agent starting");
             agent.run(shutdown_signal()).await;
             Ok(())
         }
@@ -281,10 +295,18 @@ async fn up(mut config: Config, started: Instant) -> anyhow::Result<()> {
     c.bootstrap(&password, false).await?;
     let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
     if c.config.agent.enabled {
-        let agent = ferrostack::controller::local_agent(&c.config, &password)?;
-        tokio::spawn(agent.run(async move {
-            let _ = agent_stopped.await;
-        }));
+        match ferrostack::controller::local_agent(&c.config, &password).await {
+            Ok(agent) => {
+                tokio::spawn(agent.run(async move {
+                    let _ = agent_stopped.await;
+                }));
+            }
+            // The cloud's APIs still serve; only this machine is not a compute host.
+            Err(e) => tracing::error!(
+                error = %e,
+                "this machine runs no compute host: install QEMU (apt-get install qemu-system-x86 qemu-utils genisoimage), or set [agent] driver = \"fake\" or enabled = false"
+            ),
+        }
     }
     let clouds = c.config.data_dir.join("clouds.yaml");
     write_private(&clouds, &clouds_yaml(&c.config.public_url(), &password, &c.config.api.region))?;

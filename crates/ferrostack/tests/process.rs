@@ -45,6 +45,8 @@ pub fn up_on(data_dir: &Path, listen: &str, envs: &[(String, String)]) -> Up {
     let mut cmd = Command::new(BIN);
     cmd.args(["up", "--data-dir"]).arg(data_dir).args(["--listen", listen]);
     cmd.env("FERROSTACK_IDENTITY__PASSWORD_HASH_ROUNDS", "4").env("FERROSTACK_LOG", "warn");
+    // The fake driver unless a test asks for QEMU.
+    cmd.env("FERROSTACK_AGENT__DRIVER", "fake");
     for (k, v) in envs {
         cmd.env(k, v);
     }

@@ -374,3 +374,16 @@ pub fn next_link(c: &Compute, path: &str, pairs: &[(String, String)], marker: &s
 pub fn ok(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
+
+/// Nova's `parameter_types.boolean`: true/false or their string forms.
+pub(crate) fn parse_bool(v: &serde_json::Value) -> Option<bool> {
+    match v {
+        serde_json::Value::Bool(b) => Some(*b),
+        serde_json::Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "on" | "yes" => Some(true),
+            "false" | "0" | "off" | "no" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}

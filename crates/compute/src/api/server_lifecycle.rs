@@ -287,17 +287,7 @@ async fn rebuild(c: &Arc<Compute>, mv: Mv, ctx: &Auth, id: &str, arg: &Value, bo
     if image.status != "active" {
         return Err(bad(format!("Image {image_ref} is not active.")));
     }
-    let gib = 1024 * 1024 * 1024;
-    if image.min_disk > i.flavor.root_gb && i.flavor.root_gb > 0 {
-        return Err(bad(format!(
-            "Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is {} bytes, minimum size is {} bytes.",
-            i.flavor.root_gb * gib,
-            image.min_disk * gib
-        )));
-    }
-    if image.min_ram > i.flavor.memory_mb {
-        return Err(bad("Flavor's memory is too small for requested image."));
-    }
+    crate::servers::check_flavor_fits_image(&image, i.flavor.memory_mb, i.flavor.root_gb)?;
     let mut fields = Map::new();
     let mut shown: Instance = i.clone();
     shown.image_ref = image_ref.clone();

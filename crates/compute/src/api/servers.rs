@@ -96,7 +96,7 @@ fn view(c: &Compute, mv: Mv, admin_attrs: bool, i: &Instance) -> Value {
         "links": links(c, "servers", &i.uuid),
         "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-AZ:availability_zone": i.availability_zone.clone().unwrap_or_else(|| "nova".into()),
-        "config_drive": "",
+        "config_drive": if i.system_metadata.get("config_drive").is_some_and(|v| v == "True") { "True" } else { "" },
         "key_name": i.key_name,
         "OS-SRV-USG:launched_at": i.launched_at,
         "OS-SRV-USG:terminated_at": i.terminated_at,
@@ -273,6 +273,14 @@ pub async fn create(State(c): C, mv: Mv, ctx: Auth, body: Bytes) -> ApiResult<Re
             )));
         }
     }
+    let config_drive = match s.get("config_drive") {
+        None | Some(Value::Null) => false,
+        Some(v) => super::parse_bool(v).ok_or_else(|| {
+            bad(format!(
+                "Invalid input for field/attribute config_drive. Value: {v}. {v} is not one of the allowed values"
+            ))
+        })?,
+    };
     c.authorize(&ctx, names::SERVERS_CREATE, &Compute::project_target(&ctx))?;
     let metadata: BTreeMap<String, String> = s
         .get("metadata")
@@ -308,6 +316,7 @@ pub async fn create(State(c): C, mv: Mv, ctx: Auth, body: Bytes) -> ApiResult<Re
         },
         scheduler_hints: hints.unwrap_or_else(|| json!({})),
         tags,
+        config_drive,
     };
     let instances = c.create_servers(&ctx, req).await?;
     let want_reservation = match s.get("return_reservation_id") {

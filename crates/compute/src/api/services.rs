@@ -46,18 +46,6 @@ pub async fn list(State(c): C, mv: Mv, ctx: Auth, RawQuery(raw): RawQuery) -> Ap
     Ok(ok(StatusCode::OK, json!({"services": items})))
 }
 
-fn parse_bool(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "1" | "on" | "yes" => Some(true),
-            "false" | "0" | "off" | "no" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 fn only_compute(s: &Service) -> ApiResult<()> {
     if s.binary != "nova-compute" {
         return Err(bad(format!(
@@ -109,7 +97,7 @@ pub async fn update(State(c): C, mv: Mv, ctx: Auth, Path(id): Path<String>, body
         None => {}
     }
     if let Some(f) = body.get("forced_down") {
-        forced = parse_bool(f).unwrap_or(false);
+        forced = super::parse_bool(f).unwrap_or(false);
         changed = true;
     }
     if !changed {
@@ -171,7 +159,7 @@ async fn legacy_update(c: &Compute, mv: Mv, ctx: &Auth, action: &str, body: &Val
         }
         _ => {
             let forced = body.get("forced_down").ok_or_else(|| bad("Missing forced_down field"))?;
-            let forced = parse_bool(forced).unwrap_or(false);
+            let forced = super::parse_bool(forced).unwrap_or(false);
             q::set_service_status(&c.db, s.id, s.disabled, s.disabled_reason.as_deref(), forced)
                 .await
                 .map_err(db_err)?;
@@ -309,7 +297,8 @@ async fn hypervisors(c: &Compute, mv: Mv, ctx: &Auth, raw: Option<&str>, detail:
     let limit = non_negative(&pairs, "limit")?;
     let max_items = limit.unwrap_or(c.config.max_limit).min(c.config.max_limit).max(0) as usize;
     nodes.truncate(max_items);
-    let with_servers = mv.at(53) && last(&pairs, "with_servers").is_some_and(|v| parse_bool(&json!(v)) == Some(true));
+    let with_servers =
+        mv.at(53) && last(&pairs, "with_servers").is_some_and(|v| super::parse_bool(&json!(v)) == Some(true));
     let mut items = Vec::new();
     for n in &nodes {
         let s = services.iter().find(|s| s.id == n.service_id);
@@ -360,7 +349,8 @@ pub async fn hypervisor_show(
     let n = find_node(&c, mv, &id).await?;
     let services = q::services(&c.db).await.map_err(db_err)?;
     let s = services.iter().find(|s| s.id == n.service_id);
-    let with_servers = mv.at(53) && last(&pairs, "with_servers").is_some_and(|v| parse_bool(&json!(v)) == Some(true));
+    let with_servers =
+        mv.at(53) && last(&pairs, "with_servers").is_some_and(|v| super::parse_bool(&json!(v)) == Some(true));
     let servers = if with_servers { listed_servers(&c, mv, &n.host).await? } else { None };
     let mut v = hypervisor_view(&c, mv, &n, s, true, servers);
     usage_fields(&c, mv, &n, &mut v).await?;

@@ -69,8 +69,56 @@ pub fn spec(i: &Instance, f: &InstanceFlavor, node: &str) -> virt::InstanceSpec 
         key_data: i.key_data.clone(),
         ephemeral_gb: f.ephemeral_gb,
         swap_mb: f.swap,
-        config_drive: None,
+        config_drive: config_drive(i, f),
     }
+}
+
+/// The config drive's metadata (Nova's `InstanceMetadata`), when the
+/// instance has one.
+fn config_drive(i: &Instance, f: &InstanceFlavor) -> Option<virt::ConfigDrive> {
+    use base64::Engine;
+    use serde_json::{json, Map, Value};
+    if i.system_metadata.get("config_drive").map(String::as_str) != Some("True") {
+        return None;
+    }
+    let hostname = format!("{}.novalocal", i.hostname);
+    let zone = i.availability_zone.clone().unwrap_or_else(|| "nova".into());
+    let mut md = Map::new();
+    md.insert("uuid".into(), json!(i.uuid));
+    if !i.metadata.is_empty() {
+        md.insert("meta".into(), json!(i.metadata));
+    }
+    if let (Some(name), Some(key)) = (&i.key_name, &i.key_data) {
+        md.insert("public_keys".into(), json!({ name: key }));
+        md.insert("keys".into(), json!([{"name": name, "type": "ssh", "data": key}]));
+    }
+    md.insert("hostname".into(), json!(hostname));
+    md.insert("name".into(), json!(i.name));
+    md.insert("launch_index".into(), json!(i.launch_index));
+    md.insert("availability_zone".into(), json!(zone));
+    let seed: Vec<u8> = (0..32).flat_map(|_| *uuid::Uuid::new_v4().as_bytes()).collect();
+    md.insert("random_seed".into(), json!(base64::engine::general_purpose::STANDARD.encode(seed)));
+    md.insert("project_id".into(), json!(i.project_id));
+    md.insert("devices".into(), json!([]));
+    md.insert("dedicated_cpus".into(), json!([]));
+    let ec2 = json!({
+        "ami-id": i.image_ref,
+        "ami-launch-index": i.launch_index,
+        "ami-manifest-path": "FIXME",
+        "block-device-mapping": {"ami": "vda", "root": "/dev/vda"},
+        "hostname": hostname,
+        "instance-action": "none",
+        "instance-id": format!("i-{}", &i.uuid.replace('-', "")[..8]),
+        "instance-type": f.name,
+        "local-hostname": hostname,
+        "local-ipv4": Value::Null,
+        "placement": {"availability-zone": zone},
+        "public-hostname": hostname,
+        "public-ipv4": Value::Null,
+        "reservation-id": i.reservation_id,
+        "security-groups": ["default"],
+    });
+    Some(virt::ConfigDrive { meta_data: Value::Object(md), ec2_meta_data: ec2, network_data: json!({}) })
 }
 
 /// An action's parameters and its instance (a deleted instance fails the step).
