@@ -24,6 +24,7 @@ import uuid
 import compute_flows
 import image_flows
 import placement_flows
+import vm_flows
 
 
 class Failure(Exception):
@@ -31,7 +32,7 @@ class Failure(Exception):
 
 
 class Cloud:
-    def __init__(self, binary, venv, postgres):
+    def __init__(self, binary, venv, postgres, agent=True):
         self.binary = binary
         self.venv = venv
         self.dir = tempfile.mkdtemp(prefix="ferrostack-e2e-")
@@ -42,6 +43,9 @@ class Cloud:
         # Three fake hosts: anti-affinity, spreading and resizes need more than one.
         self.env["FERROSTACK_AGENT__DRIVER"] = "fake"
         self.env["FERROSTACK_AGENT__FAKE_NODES"] = "3"
+        if not agent:
+            # The real-VM suite runs its agents as processes of their own.
+            self.env["FERROSTACK_AGENT__ENABLED"] = "false"
         self.pg_db = None
         self.postgres = postgres
         if postgres:
@@ -371,26 +375,33 @@ def main():
     ap.add_argument("--binary", required=True)
     ap.add_argument("--venv", required=True)
     ap.add_argument("--postgres")
+    ap.add_argument("--only-vms", action="store_true", help="only the real-VM suite")
     a = ap.parse_args()
-    c = Cloud(os.path.abspath(a.binary), a.venv, a.postgres)
+    binary = os.path.abspath(a.binary)
     n = 0
-    try:
-        for suite in (flows, sdk_flows, placement, placement_sdk, image, image_sdk, compute, compute_sdk,
-                      restart_keeps_state):
-            for what in suite(c):
-                n += 1
-                print(f"ok {n} - {what}", flush=True)
-        c.stop()
-    except Exception as e:  # noqa: BLE001 - report any failure with context
-        print(f"not ok {n + 1} - {e}", flush=True)
-        if not isinstance(e, Failure):
-            traceback.print_exc()
-            print("server log:\n" + c.log_tail())
-        sys.exit(1)
-    finally:
-        c.cleanup()
-    print(f"all {n} end-to-end checks passed ({'PostgreSQL' if a.postgres else 'SQLite'})")
 
+    def run(c, suites):
+        nonlocal n
+        try:
+            for suite in suites:
+                for what in suite(c):
+                    n += 1
+                    print(f"ok {n} - {what}", flush=True)
+            c.stop()
+        except Exception as e:  # noqa: BLE001 - report any failure with context
+            print(f"not ok {n + 1} - {e}", flush=True)
+            if not isinstance(e, Failure):
+                traceback.print_exc()
+                print("server log:\n" + c.log_tail())
+            sys.exit(1)
+        finally:
+            c.cleanup()
+
+    if not a.only_vms:
+        run(Cloud(binary, a.venv, a.postgres), (flows, sdk_flows, placement, placement_sdk, image, image_sdk, compute,
+                                                compute_sdk, restart_keeps_state))
+    run(Cloud(binary, a.venv, a.postgres, agent=False), (lambda c: vm_flows.flows(c, check, binary),))
+    print(f"all {n} end-to-end checks passed ({'PostgreSQL' if a.postgres else 'SQLite'})")
 
 if __name__ == "__main__":
     main()
