@@ -123,7 +123,7 @@ fn spawn_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
             let placed = place(&c, &i, None).await.map_err(|e| match e {
                 StepError::Fail(_) => StepError::Fail(format!(
                     "Exceeded maximum number of retries. Exhausted all hosts available for retrying build \
-                     failures for instance {}.",
+                     failures for instance {}. Last exception: {error}",
                     i.uuid
                 )),
                 other => other,
