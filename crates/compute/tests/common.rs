@@ -35,7 +35,12 @@ pub struct Nova {
 
 impl Nova {
     pub async fn start() -> Nova {
-        let cloud = TestCloud::start().await;
+        Self::start_with(|_| {}).await
+    }
+
+    /// A cloud whose configuration `tweak` adjusts first.
+    pub async fn start_with(tweak: impl FnOnce(&mut testkit::Config)) -> Nova {
+        let cloud = TestCloud::start_with(tweak).await;
         let admin = cloud.admin_token().await;
         Nova { cloud, admin }
     }

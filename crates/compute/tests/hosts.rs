@@ -3,6 +3,7 @@
 
 use agent::protocol::Action;
 use serde_json::{json, Value};
+use virt::Driver;
 
 use crate::common::Nova;
 
@@ -142,4 +143,40 @@ async fn an_instance_the_database_does_not_place_on_a_host_is_destroyed() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("the ghost instance was not reconciled away (seen: {seen})");
+}
+
+#[tokio::test]
+async fn a_report_of_a_guest_that_is_off_stops_its_active_server() {
+    let n = Nova::start().await;
+    let a = n.cloud.start_agent("sync", 1, 4, 8192, 40).await;
+    n.flavor(json!({"name": "f", "id": "f", "ram": 256, "vcpus": 1, "disk": 1})).await;
+    let img = n.image_with(&n.admin, json!({})).await;
+    let boot = |name: &str| json!({"server": {"name": name, "imageRef": img, "flavorRef": "f", "networks": "none"}});
+    let r = n.post("/servers", &n.admin, "2.37", boot("died")).await;
+    let died = r.body["server"]["id"].as_str().unwrap().to_string();
+    let r = n.post("/servers", &n.admin, "2.37", boot("paused")).await;
+    let paused = r.body["server"]["id"].as_str().unwrap().to_string();
+    n.settled(&died, &["BUILD"]).await;
+    n.settled(&paused, &["BUILD"]).await;
+    a.stop().await;
+
+    // As an agent reports after a restart: one guest died, one is paused.
+    let c = n.cloud.compute.clone();
+    let node = virt::fake::FakeDriver::new("sync-0", 1, 4, 8192, 40).nodes();
+    let info = |uuid: &str, power_state| virt::InstanceInfo { uuid: uuid.into(), node: "sync-0".into(), power_state };
+    let report = agent::protocol::Report {
+        version: agent::protocol::VERSION,
+        hosts: vec![agent::protocol::HostReport {
+            host: "sync-0".into(),
+            nodes: node,
+            instances: vec![info(&died, virt::PowerState::Shutdown), info(&paused, virt::PowerState::Paused)],
+        }],
+    };
+    c.agent_report("sync", &report).await.unwrap();
+    let s = n.get(&format!("/servers/{died}"), &n.admin, "2.47").await.body["server"].clone();
+    assert_eq!((s["status"].as_str(), s["OS-EXT-STS:power_state"].as_i64()), (Some("SHUTOFF"), Some(4)));
+    // A power state alone is recorded; the vm_state stays.
+    let s = n.get(&format!("/servers/{paused}"), &n.admin, "2.47").await.body["server"].clone();
+    assert_eq!((s["status"].as_str(), s["OS-EXT-STS:power_state"].as_i64()), (Some("ACTIVE"), Some(3)));
+    n.stop().await;
 }

@@ -82,14 +82,12 @@ async fn aggregates_isolate_tenants_and_images_choose_their_hosts() {
 
 #[tokio::test]
 async fn negative_multipliers_pack_servers_onto_one_host() {
-    let cloud = testkit::TestCloud::start_with(|c| {
+    let n = Nova::start_with(|c| {
         c.compute.ram_weight_multiplier = -1.0;
         c.compute.cpu_weight_multiplier = -1.0;
         c.compute.disk_weight_multiplier = -1.0;
     })
     .await;
-    let admin = cloud.admin_token().await;
-    let n = Nova { cloud, admin };
     let agent = n.cloud.start_agent("pack", 3, 8, 16384, 100).await;
     n.flavor(json!({"name": "f1", "id": "f1", "ram": 256, "vcpus": 1, "disk": 1})).await;
     let img = n.image_with(&n.admin, json!({})).await;

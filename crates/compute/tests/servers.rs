@@ -420,3 +420,86 @@ async fn server_lists_filter_and_sort_as_nova_does() {
     agent.stop().await;
     n.stop().await;
 }
+
+#[tokio::test]
+async fn a_config_drive_is_asked_for_shown_and_carries_novas_metadata() {
+    let n = Nova::start().await;
+    let a = n.cloud.start_agent("cd", 1, 4, 8192, 40).await;
+    let img = image(&n, &n.admin).await;
+    n.flavor(json!({"name": "m1.tiny", "id": "1", "ram": 512, "vcpus": 1, "disk": 1})).await;
+    let body = |cd: Value| {
+        json!({"server": {"name": "with drive", "imageRef": img, "flavorRef": "1", "networks": "none",
+                          "config_drive": cd, "user_data": "aGk="}})
+    };
+    n.post("/servers", &n.admin, "2.37", body(json!("maybe"))).await.fault(400, "badRequest", "config_drive");
+    n.post("/servers", &n.admin, "2.37", body(json!(42))).await.fault(400, "badRequest", "config_drive");
+
+    let r = n.post("/servers", &n.admin, "2.37", body(json!("True"))).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    let s = n.settled(&id, &["BUILD"]).await;
+    assert_eq!(s["config_drive"], "True");
+    let i = compute::db::instance_by_uuid(&n.cloud.compute.db, &id).await.unwrap().unwrap();
+    let spec = compute::workflows::spec(&i, &i.flavor, "cd-0");
+    let cd = spec.config_drive.expect("the spec carries the config drive");
+    assert_eq!(cd.meta_data["uuid"], id);
+    assert_eq!(cd.meta_data["hostname"], "with-drive.novalocal");
+    assert_eq!(cd.meta_data["name"], "with drive");
+    assert_eq!(cd.meta_data["launch_index"], 0);
+    assert_eq!(cd.meta_data["random_seed"].as_str().unwrap().len(), 684);
+    assert_eq!(cd.ec2_meta_data["instance-type"], "m1.tiny");
+    assert_eq!(spec.user_data.as_deref(), Some("aGk="));
+
+    let r = n.post("/servers", &n.admin, "2.37", body(json!(false))).await;
+    let plain = r.body["server"]["id"].as_str().unwrap().to_string();
+    let s = n.settled(&plain, &["BUILD"]).await;
+    assert_eq!(s["config_drive"], "");
+    let i = compute::db::instance_by_uuid(&n.cloud.compute.db, &plain).await.unwrap().unwrap();
+    assert!(compute::workflows::spec(&i, &i.flavor, "cd-0").config_drive.is_none());
+    a.stop().await;
+    n.stop().await;
+}
+
+#[tokio::test]
+async fn force_config_drive_gives_every_server_one() {
+    let n = Nova::start_with(|c| c.compute.force_config_drive = true).await;
+    let a = n.cloud.start_agent("fcd", 1, 4, 8192, 40).await;
+    let img = image(&n, &n.admin).await;
+    n.flavor(json!({"name": "m1.tiny", "id": "1", "ram": 512, "vcpus": 1, "disk": 1})).await;
+    let r = n
+        .post(
+            "/servers",
+            &n.admin,
+            "2.37",
+            json!({"server": {"name": "vm", "imageRef": img, "flavorRef": "1", "networks": "none"}}),
+        )
+        .await;
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    assert_eq!(n.settled(&id, &["BUILD"]).await["config_drive"], "True");
+    a.stop().await;
+    n.stop().await;
+}
+
+#[tokio::test]
+async fn a_flavor_too_small_for_the_image_is_refused_at_create() {
+    let n = Nova::start().await;
+    let needs_5g = n.image_with(&n.admin, json!({"min_disk": 5})).await;
+    let needs_ram = n.image_with(&n.admin, json!({"min_ram": 1024})).await;
+    n.flavor(json!({"name": "m1.tiny", "id": "1", "ram": 512, "vcpus": 1, "disk": 1})).await;
+    n.flavor(json!({"name": "m1.zero", "id": "0", "ram": 512, "vcpus": 1, "disk": 0})).await;
+    let create = |img: &str, flavor: &str| json!({"server": {"name": "vm", "imageRef": img, "flavorRef": flavor, "networks": "none"}});
+    n.post("/servers", &n.admin, "2.37", create(&needs_5g, "1")).await.fault(
+        400,
+        "badRequest",
+        "Flavor's disk is smaller than the minimum size specified in image metadata. Flavor disk is 1073741824 bytes, minimum size is 5368709120 bytes.",
+    );
+    n.post("/servers", &n.admin, "2.37", create(&needs_ram, "1")).await.fault(
+        400,
+        "badRequest",
+        "Flavor's memory is too small for requested image.",
+    );
+    // A root disk of 0 is not checked, as in Nova.
+    let r = n.post("/servers", &n.admin, "2.37", create(&needs_5g, "0")).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    n.stop().await;
+}

@@ -212,6 +212,14 @@ impl QemuDriver {
         Ok(String::from_utf8_lossy(&out.stdout).to_string())
     }
 
+    /// A qcow2 overlay at `dest` on `base` (of the base's size unless `size`).
+    async fn overlay(&self, base: &images::Base, dest: &Path, size: Option<&str>) -> DriverResult<()> {
+        let (backing, dest) = (base.path.to_string_lossy(), dest.to_string_lossy());
+        let mut args = vec!["create", "-q", "-f", "qcow2", "-F", &base.format, "-b", &backing, &dest];
+        args.extend(size);
+        self.qemu_img(&args).await.map(|_| ())
+    }
+
     /// The kernel/ramdisk files of an image's `kernel_id`/`ramdisk_id`.
     async fn boot_of(
         &self,
@@ -275,19 +283,7 @@ impl QemuDriver {
         }
         let disk = dir.join("disk");
         let size = if spec.root_gb > 0 { root_bytes.to_string() } else { virtual_size.to_string() };
-        self.qemu_img(&[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-F",
-            &base.format,
-            "-b",
-            &base.path.to_string_lossy(),
-            &disk.to_string_lossy(),
-            &size,
-        ])
-        .await?;
+        self.overlay(&base, &disk, Some(&size)).await?;
         if spec.ephemeral_gb > 0 {
             let p = dir.join("disk.eph0");
             self.qemu_img(&["create", "-q", "-f", "qcow2", &p.to_string_lossy(), &format!("{}G", spec.ephemeral_gb)])
@@ -862,18 +858,7 @@ impl Driver for QemuDriver {
             self.kill(uuid).await?;
             let rescue = self.dir(uuid).join("disk.rescue");
             let _ = std::fs::remove_file(&rescue);
-            self.qemu_img(&[
-                "create",
-                "-q",
-                "-f",
-                "qcow2",
-                "-F",
-                &base.format,
-                "-b",
-                &base.path.to_string_lossy(),
-                &rescue.to_string_lossy(),
-            ])
-            .await?;
+            self.overlay(&base, &rescue, None).await?;
             d.rescue_bases = bases;
             d.rescue = Some(boot);
             self.save_domain(&d)?;
