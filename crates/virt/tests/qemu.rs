@@ -39,6 +39,25 @@ async fn a_guest_boots_with_its_config_drive_and_delete_leaves_nothing() {
 }
 
 #[tokio::test]
+async fn concurrent_spawns_of_one_image_all_start() {
+    let h = host("node-a").await;
+    let specs: Vec<_> = (0..4).map(|_| h.spec("disk")).collect();
+    let (a, b, c, d) = tokio::join!(
+        h.driver.spawn(&specs[0]),
+        h.driver.spawn(&specs[1]),
+        h.driver.spawn(&specs[2]),
+        h.driver.spawn(&specs[3])
+    );
+    for r in [a, b, c, d] {
+        assert_eq!(r.unwrap().power_state, PowerState::Running);
+    }
+    for s in &specs {
+        h.driver.destroy(&s.uuid).await.unwrap();
+    }
+    assert!(h.driver.list_instances().await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn power_operations_stop_start_pause_and_reboot_the_guest() {
     let h = host("node-a").await;
     let spec = h.spec("disk");

@@ -271,7 +271,7 @@ impl QemuDriver {
                     base.meta.disk_format.as_deref().unwrap_or("")
                 )));
             }
-            self.check_bootable(&base).await?;
+            self.check_bootable(&base, &dir.join("disk.mbr")).await?;
         }
         let root_bytes = spec.root_gb.max(0) as u64 * (1 << 30);
         let virtual_size = self.virtual_size(&base.path, &base.format).await?;
@@ -319,8 +319,9 @@ impl QemuDriver {
     }
 
     /// A disk image boots only when its first sector has the boot signature.
-    async fn check_bootable(&self, base: &images::Base) -> DriverResult<()> {
-        let tmp = base.path.with_extension(format!("mbr{}", std::process::id()));
+    /// `tmp` is a scratch file of this instance's own, so concurrent spawns
+    /// of one image never read each other's sector.
+    async fn check_bootable(&self, base: &images::Base, tmp: &Path) -> DriverResult<()> {
         let r = self
             .qemu_img(&[
                 "dd",
@@ -334,7 +335,7 @@ impl QemuDriver {
                 &format!("of={}", tmp.display()),
             ])
             .await;
-        let sector = std::fs::read(&tmp).unwrap_or_default();
+        let sector = std::fs::read(tmp).unwrap_or_default();
         let _ = std::fs::remove_file(&tmp);
         r?;
         if sector.len() < 512 || sector[510] != 0x55 || sector[511] != 0xaa {
