@@ -74,7 +74,10 @@ def main():
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "FERROSTACK_"))}
         env.update({"FERROSTACK_AGENT__ENABLED": "false", "FERROSTACK_LOG": "warn",
                     "FERROSTACK_COMPUTE__QUOTA_INSTANCES": "-1", "FERROSTACK_COMPUTE__QUOTA_CORES": "-1",
-                    "FERROSTACK_COMPUTE__QUOTA_RAM": "-1"})
+                    "FERROSTACK_COMPUTE__QUOTA_RAM": "-1",
+                    # 20 one-vCPU guests on a 2-core machine: above Nova's
+                    # initial ratio of 4, as an operator overcommitting would.
+                    "FERROSTACK_COMPUTE__CPU_ALLOCATION_RATIO": "16"})
         up = subprocess.Popen([binary, "up", "--data-dir", os.path.join(work, "ctl"), "--listen", "127.0.0.1:0"],
                               stdout=subprocess.PIPE, stderr=open(os.path.join(work, "ctl.log"), "w"), env=env, text=True)
         procs.append(up)
