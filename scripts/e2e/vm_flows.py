@@ -216,15 +216,29 @@ def _flows(c, check, binary, agents):
     yield "server image create, then a server boots from the snapshot"
 
     src = c.osj("server", "show", "vm1")["OS-EXT-SRV-ATTR:host"]
+    # Data on the guest's disk (written with qemu-io while it is off) must
+    # move with it.
+    c.os("server", "stop", "vm1")
+    status("vm1", "SHUTOFF")
+    disk = lambda host: os.path.join(agents.data_dir(host), "instances", vm1["id"], "disk")
+    qemu_io = lambda *args: subprocess.run(["qemu-io", *args], capture_output=True, text=True)
+    r = qemu_io("-f", "qcow2", "-c", "write -P 0x5a 700M 64k", disk(src))
+    check(r.returncode == 0, f"qemu-io could not write the stopped guest's disk: {r.stdout}{r.stderr}")
     c.os("server", "migrate", "--wait", "vm1")
     status("vm1", "VERIFY_RESIZE")
     c.os("server", "migrate", "confirm", "vm1")
-    status("vm1", "ACTIVE")
+    status("vm1", "SHUTOFF")
     moved = c.osj("server", "show", "vm1")["OS-EXT-SRV-ATTR:host"]
     check(moved != src, f"a cold migration moves the server to the other agent: {src} -> {moved}")
+    check(not os.path.exists(disk(src)), "confirm removes the source's copy")
+    check(vm1["id"] not in agents.qemu_pids(), "a stopped server moves without being started")
+    c.os("server", "start", "vm1")
+    status("vm1", "ACTIVE")
     m = markers("vm1")[0]
     check(f"uuid={vm1['id']}" in m, f"it boots on the new host: {m}")
-    yield "server migrate + server migrate confirm: the server moves between the two agents"
+    r = qemu_io("-r", "-U", "-f", "qcow2", "-c", "read -P 0x5a 700M 64k", disk(moved))
+    check(r.returncode == 0, f"the disk's data did not move with the server: {r.stdout}{r.stderr}")
+    yield "server migrate + server migrate confirm: the server and its disk move between the two agents"
 
     wait_for(check, "ticks before the live migration", lambda: len(ticks("vm1")) >= 2)
     before = ticks("vm1")[-1]
@@ -232,7 +246,8 @@ def _flows(c, check, binary, agents):
     after_host = c.osj("server", "show", "vm1")["OS-EXT-SRV-ATTR:host"]
     check(after_host == src, f"a live migration moves the server back: {moved} -> {after_host}")
     wait_for(check, "ticks after the live migration", lambda: (ticks("vm1") or [0])[-1] > before)
-    check(console("vm1").count(READY) == 0, "the guest kept running: its console goes on without a new boot")
+    out = console("vm1")
+    check(out.count(READY) == 0, f"the guest kept running: its console goes on without a new boot:\n{out[-1500:]}")
     yield "server migrate --live-migration: the guest keeps running on the other agent, its console log continues"
 
     host1 = src

@@ -107,6 +107,18 @@ pub enum Action {
     RollbackLiveMigration {
         uuid: String,
     },
+    /// Cold migration or resize to another host, on the destination: get
+    /// ready to receive the instance's disks; the result's `output` is the
+    /// URI the source sends them to.
+    PrepareDiskTransfer {
+        uuid: String,
+    },
+    /// Cold migration or resize to another host, on the (powered-off)
+    /// source: send the disks to the destination's URI.
+    SendDisks {
+        uuid: String,
+        uri: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

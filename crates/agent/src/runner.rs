@@ -233,6 +233,11 @@ impl Agent {
             Action::LiveMigrate { uuid, uri } => unit(d.live_migrate(uuid, uri).await),
             Action::FinishLiveMigration { uuid, paused } => done(d.finish_live_migration(uuid, *paused).await),
             Action::RollbackLiveMigration { uuid } => unit(d.rollback_live_migration(uuid).await),
+            Action::PrepareDiskTransfer { uuid } => match d.prepare_disk_transfer(uuid).await {
+                Ok(uri) => CommandResult { error: None, instance: None, output: Some(uri) },
+                Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+            },
+            Action::SendDisks { uuid, uri } => unit(d.send_disks(uuid, uri).await),
         }
     }
 

@@ -589,6 +589,16 @@ pub async fn finish_command(db: &Db, seq: i64, agent: &str, failed: bool, result
     Ok(r.rows_affected() == 1)
 }
 
+/// (host, body, state) of the command queued under `key`.
+pub async fn command_by_key(db: &Db, key: &str) -> DbResult<Option<(String, String, String)>> {
+    let row = sqlx::query("SELECT host, body, state FROM compute_agent_commands WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_optional(db.reader())
+        .await
+        .map_err(e)?;
+    Ok(row.map(|r| (get_s(&r, "host"), get_s(&r, "body"), get_s(&r, "state"))))
+}
+
 /// (state, result) of a command.
 pub async fn command_state(db: &Db, seq: i64) -> DbResult<Option<(String, Option<String>)>> {
     let row = sqlx::query("SELECT state, result FROM compute_agent_commands WHERE seq = $1")

@@ -21,6 +21,7 @@ fn spec(uuid: &str, node: &str) -> virt::InstanceSpec {
         ephemeral_gb: 0,
         swap_mb: 0,
         config_drive: None,
+        stopped: false,
     }
 }
 

@@ -73,6 +73,13 @@ async fn resize_confirm_revert_and_migrate_move_the_claims_with_the_server() {
         json!({node_uuid(&n, &b).await: {"generation": allocations(&n, &id).await[node_uuid(&n, &b).await]["generation"], "resources": {"VCPU": 2, "MEMORY_MB": 1024, "DISK_GB": 2}}})
     );
     assert_eq!(allocations(&n, &m.uuid).await[node_uuid(&n, &a).await]["resources"]["MEMORY_MB"], 512);
+    // The disks went from the (stopped) source to the destination.
+    let db = &n.cloud.compute.db;
+    let receive = compute::db::command_by_key(db, &format!("resize-receive-{}", m.uuid)).await.unwrap().unwrap();
+    assert_eq!((receive.0.as_str(), receive.2.as_str()), (b.as_str(), "done"), "{receive:?}");
+    let send = compute::db::command_by_key(db, &format!("resize-send-{}", m.uuid)).await.unwrap().unwrap();
+    assert_eq!((send.0.as_str(), send.2.as_str()), (a.as_str(), "done"), "{send:?}");
+    assert!(send.1.contains(&format!("fake-disks://{id}")), "{send:?}");
     assert_eq!(act(&n, &id, json!({"confirmResize": null})).await.status, 204);
     let s = n.settled(&id, &["VERIFY_RESIZE"]).await;
     assert_eq!((s["status"].as_str(), host(&s)), (Some("ACTIVE"), b.clone()));

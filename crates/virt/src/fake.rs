@@ -86,7 +86,7 @@ impl Driver for FakeDriver {
                 .or_insert_with(|| InstanceInfo {
                     uuid: spec.uuid.clone(),
                     node: spec.node.clone(),
-                    power_state: PowerState::Running,
+                    power_state: if spec.stopped { PowerState::Shutdown } else { PowerState::Running },
                 })
                 .clone();
             Ok(info)
@@ -197,6 +197,22 @@ impl Driver for FakeDriver {
         self.destroy(uuid)
     }
 
+    fn prepare_disk_transfer<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<String>> {
+        Box::pin(async move { Ok(format!("fake-disks://{uuid}")) })
+    }
+
+    fn send_disks<'a>(&'a self, uuid: &'a str, uri: &'a str) -> BoxFuture<'a, DriverResult<()>> {
+        Box::pin(async move {
+            if uri != format!("fake-disks://{uuid}") {
+                return Err(DriverError(format!("{uri:?} is not where the disks of {uuid} go")));
+            }
+            if self.has(uuid)?.power_state == PowerState::Running {
+                return Err(DriverError(format!("instance {uuid} is running; power it off before its disks move")));
+            }
+            Ok(())
+        })
+    }
+
     fn trigger_crash_dump<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>> {
         Box::pin(async move { self.set(uuid, PowerState::Running).map(|_| ()) })
     }
@@ -238,6 +254,7 @@ mod tests {
             ephemeral_gb: 0,
             swap_mb: 0,
             config_drive: None,
+            stopped: false,
         }
     }
 

@@ -96,6 +96,10 @@ pub struct InstanceSpec {
     /// The config drive's contents, when the instance has one.
     #[serde(default)]
     pub config_drive: Option<ConfigDrive>,
+    /// Create the instance without starting it (a stopped server rebuilt
+    /// or moved to another host stays off, as Nova's `power_on=False`).
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 /// What a config drive holds besides the user data (which is the spec's):
@@ -193,7 +197,7 @@ pub trait Driver: Send + Sync {
     fn unrescue<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
     /// Gives a running or stopped instance on this host the sizes of `spec`
     /// (a resize that stays on its host; a resize or migration to another
-    /// host is a spawn there and a destroy here).
+    /// host sends the disks there, spawns there and destroys here).
     fn resize<'a>(&'a self, spec: &'a InstanceSpec) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
     /// Writes a consistent copy of the instance's root disk to `dest`.
     fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a std::path::Path) -> BoxFuture<'a, DriverResult<SnapshotInfo>>;
@@ -212,6 +216,14 @@ pub trait Driver: Send + Sync {
     /// Live migration, on the destination after a failure: forgets what
     /// `prepare_live_migration` set up.
     fn rollback_live_migration<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>>;
+    /// Cold migration or resize to another host, on the destination: gets
+    /// ready to receive the disks of instance `uuid`; answers the URI the
+    /// source sends them to (empty when the driver keeps no disks).
+    fn prepare_disk_transfer<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<String>>;
+    /// Cold migration or resize to another host, on the source: sends the
+    /// powered-off instance's disks to `uri`; the copy here stays until the
+    /// move is confirmed (a revert starts it again).
+    fn send_disks<'a>(&'a self, uuid: &'a str, uri: &'a str) -> BoxFuture<'a, DriverResult<()>>;
     /// Sends the guest an NMI so its kernel writes a crash dump.
     fn trigger_crash_dump<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<()>>;
     /// The tail of the instance's serial console log.

@@ -122,6 +122,7 @@ impl Host {
             ephemeral_gb: 0,
             swap_mb: 0,
             config_drive: None,
+            stopped: false,
         }
     }
 

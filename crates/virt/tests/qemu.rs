@@ -278,6 +278,68 @@ async fn live_migration_moves_a_running_guest_between_hosts() {
     b.driver.destroy(&spec.uuid).await.unwrap();
 }
 
+/// Runs one qemu-io command on a qcow2 file (`-r -U` reads a disk in use);
+/// answers whether it succeeded (a pattern that does not match fails).
+fn qemu_io(disk: &std::path::Path, extra: &[&str], cmd: &str) -> bool {
+    std::process::Command::new("qemu-io")
+        .args(extra)
+        .args(["-f", "qcow2", "-c", cmd])
+        .arg(disk)
+        .output()
+        .expect("qemu-io (qemu-utils)")
+        .status
+        .success()
+}
+
+#[tokio::test]
+async fn a_cold_migration_carries_the_disks_to_the_other_host() {
+    let a = host("node-a").await;
+    let b = host("node-b").await;
+    let mut spec = a.spec("disk");
+    spec.ephemeral_gb = 1;
+    a.driver.spawn(&spec).await.unwrap();
+    a.wait_console(&spec.uuid, READY, 1).await;
+    let uri = b.driver.prepare_disk_transfer(&spec.uuid).await.unwrap();
+    assert!(uri.starts_with("ferrostack-disks://127.0.0.1:"), "{uri}");
+    let running = a.driver.send_disks(&spec.uuid, &uri).await.unwrap_err();
+    assert!(running.0.contains("power it off"), "{running}");
+    a.driver.power_off(&spec.uuid).await.unwrap();
+    // What the guest wrote on its disks must arrive (written here with qemu-io).
+    let (root, eph) = (a.instance_dir(&spec.uuid).join("disk"), a.instance_dir(&spec.uuid).join("disk.eph0"));
+    assert!(qemu_io(&root, &[], "write -P 0x5a 600M 64k"));
+    assert!(qemu_io(&eph, &[], "write -P 0xa5 1M 64k"));
+    let (base, _) = uri.rsplit_once('/').unwrap();
+    assert!(a.driver.send_disks(&spec.uuid, &format!("{base}/not-the-token")).await.is_err());
+    assert!(!b.instance_dir(&spec.uuid).join("disk").exists(), "a sender without the token wrote a disk");
+    a.driver.send_disks(&spec.uuid, &uri).await.unwrap();
+
+    // A resize on the way: the root disk grows to the new flavor's 2 GiB.
+    // The server was stopped, so it arrives stopped.
+    let mut there = spec.clone();
+    there.node = "node-b".into();
+    there.root_gb = 2;
+    there.stopped = true;
+    assert_eq!(b.driver.spawn(&there).await.unwrap().power_state, PowerState::Shutdown);
+    assert_eq!(b.qemu_pid(&spec.uuid).await, None);
+    assert_eq!(b.driver.power_on(&spec.uuid).await.unwrap().power_state, PowerState::Running);
+    let marker = b.wait_console(&spec.uuid, READY, 1).await;
+    assert!(marker.contains("disks=vda:2147483648,vdb:1073741824"), "{marker}");
+    let (root_b, eph_b) = (b.instance_dir(&spec.uuid).join("disk"), b.instance_dir(&spec.uuid).join("disk.eph0"));
+    assert!(qemu_io(&root_b, &["-r", "-U"], "read -P 0x5a 600M 64k"), "the root disk's data did not arrive");
+    assert!(qemu_io(&eph_b, &["-r", "-U"], "read -P 0xa5 1M 64k"), "the ephemeral disk's data did not arrive");
+    let info =
+        std::process::Command::new("qemu-img").args(["info", "-U", "--output=json"]).arg(&root_b).output().unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let backing = info["backing-filename"].as_str().unwrap();
+    assert!(backing.starts_with(&b.dir.path().to_string_lossy().to_string()), "{backing}");
+    assert!(!b.instance_dir(&spec.uuid).join("disk.migrated").exists());
+    // The source keeps its copy until the move is confirmed.
+    assert!(root.exists());
+    a.driver.destroy(&spec.uuid).await.unwrap();
+    b.driver.destroy(&spec.uuid).await.unwrap();
+    assert!(!b.instance_dir(&spec.uuid).exists());
+}
+
 #[tokio::test]
 async fn the_accelerator_probe_is_bounded_and_its_verdict_kept_for_the_boot() {
     use virt::qemu::accel::{choose, Accel};

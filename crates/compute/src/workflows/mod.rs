@@ -70,6 +70,7 @@ pub fn spec(i: &Instance, f: &InstanceFlavor, node: &str) -> virt::InstanceSpec 
         ephemeral_gb: f.ephemeral_gb,
         swap_mb: f.swap,
         config_drive: config_drive(i, f),
+        stopped: false,
     }
 }
 

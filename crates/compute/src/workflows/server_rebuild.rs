@@ -83,11 +83,9 @@ fn rebuild_on_host(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> 
         tx.commit().await.map_err(retry)?;
         let rid = &p.request_id;
         on_host(&c, &host, format!("rebuild-destroy-{rid}"), Action::Destroy { uuid: i.uuid.clone() }).await?;
-        let spec = spec(&i, &i.flavor, &node);
-        let mut power = on_host(&c, &host, format!("rebuild-spawn-{rid}"), Action::Spawn { spec }).await?;
-        if p.from_vm_state == "stopped" {
-            power = on_host(&c, &host, format!("rebuild-off-{rid}"), Action::PowerOff { uuid: i.uuid }).await?;
-        }
+        let mut spec = spec(&i, &i.flavor, &node);
+        spec.stopped = p.from_vm_state == "stopped";
+        let power = on_host(&c, &host, format!("rebuild-spawn-{rid}"), Action::Spawn { spec }).await?;
         run.set("power_state", power.unwrap_or(1));
         Ok(())
     })
@@ -125,11 +123,9 @@ fn rebuild_on_destination(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepR
         let (Some(dest), Some(node)) = (m.dest_compute.clone(), m.dest_node.clone()) else {
             return Err(StepError::Fail("the evacuation has no destination".into()));
         };
-        let spec = spec(&i, &i.flavor, &node);
-        let mut power = on_host(&c, &dest, format!("evacuate-spawn-{}", m.uuid), Action::Spawn { spec }).await?;
-        if ends_stopped(&p) {
-            power = on_host(&c, &dest, format!("evacuate-off-{}", m.uuid), Action::PowerOff { uuid: i.uuid }).await?;
-        }
+        let mut spec = spec(&i, &i.flavor, &node);
+        spec.stopped = ends_stopped(&p);
+        let power = on_host(&c, &dest, format!("evacuate-spawn-{}", m.uuid), Action::Spawn { spec }).await?;
         run.set("power_state", power.unwrap_or(1));
         Ok(())
     })

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `claim_destination` | choose a host for the new flavor; in one Placement write the migration takes the source's allocations and the instance claims the destination | the instance gets the source's allocations back; the migration and the server's task end in error |
 //! | `stop_source` | (another host) the source powers off | it powers on again if it was running |
+//! | `transfer_disks` | (another host) the destination listens for the disks, the source sends them | the destination destroys what it received |
 //! | `prepare_destination` | the destination spawns it with the new flavor (same host: resizes it) | the destination destroys it (same host: resizes it back) |
 //! | `finish` | VERIFY_RESIZE on the destination, migration `finished` | — |
 //!
@@ -33,6 +34,7 @@ pub static RESIZE: Workflow<Compute> = Workflow {
     steps: &[
         Step { name: "claim_destination", action: claim_destination, undo: Some(unclaim) },
         Step { name: "stop_source", action: stop_source, undo: Some(restart_source) },
+        Step { name: "transfer_disks", action: transfer_disks, undo: Some(unprepare_destination) },
         Step { name: "prepare_destination", action: prepare_destination, undo: Some(unprepare_destination) },
         Step { name: "finish", action: finish_resize, undo: None },
     ],
@@ -165,21 +167,51 @@ fn restart_source(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     })
 }
 
+/// The source's disks go to the destination (the source keeps its copy
+/// until the move is confirmed or reverted).
+fn transfer_disks(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
+    Box::pin(async move {
+        let (_, i, m) = context(&c, run).await?;
+        if same_host(&m) {
+            return Ok(());
+        }
+        let (Some(source), Some(dest)) = (m.source_compute.clone(), m.dest_compute.clone()) else {
+            return Err(StepError::Fail("the migration has no source or destination".into()));
+        };
+        let receive = Action::PrepareDiskTransfer { uuid: i.uuid.clone() };
+        let r =
+            c.run_on_host(&dest, &format!("resize-receive-{}", m.uuid), &receive).await.map_err(StepError::Retry)?;
+        if let Some(e) = r.error {
+            return Err(StepError::Fail(e));
+        }
+        let uri = r.output.unwrap_or_default();
+        if uri.is_empty() {
+            return Ok(());
+        }
+        let send = Action::SendDisks { uuid: i.uuid.clone(), uri };
+        let r = c.run_on_host(&source, &format!("resize-send-{}", m.uuid), &send).await.map_err(StepError::Retry)?;
+        if let Some(e) = r.error {
+            return Err(StepError::Fail(format!("the disks did not reach {dest}: {e}")));
+        }
+        Ok(())
+    })
+}
+
 fn prepare_destination(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let (p, i, m) = context(&c, run).await?;
         let (Some(dest), Some(node)) = (m.dest_compute.clone(), m.dest_node.clone()) else {
             return Err(StepError::Fail("the migration has no destination".into()));
         };
-        let new = spec(&i, &m.new_flavor, &node);
-        let mut power = if same_host(&m) {
+        let mut new = spec(&i, &m.new_flavor, &node);
+        // A stopped server is moved without being started (a resize on its
+        // own host keeps its power state).
+        new.stopped = p.from_vm_state == "stopped";
+        let power = if same_host(&m) {
             on_host(&c, &dest, format!("resize-{}", m.uuid), Action::Resize { spec: new }).await?
         } else {
             on_host(&c, &dest, format!("resize-spawn-{}", m.uuid), Action::Spawn { spec: new }).await?
         };
-        if p.from_vm_state == "stopped" {
-            power = on_host(&c, &dest, format!("resize-off-{}", m.uuid), Action::PowerOff { uuid: i.uuid }).await?;
-        }
         if let Some(power) = power {
             run.set("power_state", power);
         }

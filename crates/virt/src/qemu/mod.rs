@@ -9,11 +9,16 @@
 //! `state` while suspended. The directory is the truth: an agent that
 //! restarts finds its guests there (pid file, `/proc`, QMP) and re-adopts
 //! them; a guest whose QEMU is gone is shut off.
+//!
+//! A cold migration or a resize to another host carries `disk` and
+//! `disk.eph0` over TCP (see [`transfer`]); the destination rebases the
+//! overlay onto its own cached copy of the base image.
 
 pub mod accel;
 mod config_drive;
 mod images;
 mod qmp;
+mod transfer;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -48,7 +53,7 @@ pub struct QemuConfig {
     /// How long a guest gets to power off on the ACPI button before it is
     /// stopped hard (Nova's `shutdown_timeout`).
     pub shutdown_timeout: Duration,
-    /// The address other hosts reach this one on for live migration.
+    /// The address other hosts reach this one on for live migration and for the disks of a cold migration or resize.
     pub migration_address: String,
 }
 
@@ -259,6 +264,7 @@ impl QemuDriver {
             )));
         }
         std::fs::create_dir_all(&dir).map_err(|e| io("create", &dir, e))?;
+        let migrated = dir.join(transfer::COMPLETE).is_file();
         let in_use = self.bases_in_use();
         let base = self.images.get(&spec.image_ref, &in_use).await?;
         let mut bases = vec![spec.image_ref.clone()];
@@ -271,20 +277,31 @@ impl QemuDriver {
                     base.meta.disk_format.as_deref().unwrap_or("")
                 )));
             }
-            self.check_bootable(&base, &dir.join("disk.mbr")).await?;
+            if !migrated {
+                self.check_bootable(&base, &dir.join("disk.mbr")).await?;
+            }
         }
         let root_bytes = spec.root_gb.max(0) as u64 * (1 << 30);
-        let virtual_size = self.virtual_size(&base.path, &base.format).await?;
-        if spec.root_gb > 0 && virtual_size > root_bytes {
-            return Err(DriverError(format!(
-                "the flavor's root disk ({} GiB) is smaller than image {} ({} bytes); choose a larger flavor",
-                spec.root_gb, spec.image_ref, virtual_size
-            )));
-        }
         let disk = dir.join("disk");
-        let size = if spec.root_gb > 0 { root_bytes.to_string() } else { virtual_size.to_string() };
-        self.overlay(&base, &disk, Some(&size)).await?;
-        if spec.ephemeral_gb > 0 {
+        if migrated {
+            // The overlay names the source's copy of the base; point it at ours.
+            let (backing, path) = (base.path.to_string_lossy(), disk.to_string_lossy());
+            self.qemu_img(&["rebase", "-u", "-f", "qcow2", "-F", &base.format, "-b", &backing, &path]).await?;
+            if root_bytes > self.virtual_size(&disk, "qcow2").await? {
+                self.qemu_img(&["resize", "-q", &path, &root_bytes.to_string()]).await?;
+            }
+        } else {
+            let virtual_size = self.virtual_size(&base.path, &base.format).await?;
+            if spec.root_gb > 0 && virtual_size > root_bytes {
+                return Err(DriverError(format!(
+                    "the flavor's root disk ({} GiB) is smaller than image {} ({} bytes); choose a larger flavor",
+                    spec.root_gb, spec.image_ref, virtual_size
+                )));
+            }
+            let size = if spec.root_gb > 0 { root_bytes.to_string() } else { virtual_size.to_string() };
+            self.overlay(&base, &disk, Some(&size)).await?;
+        }
+        if spec.ephemeral_gb > 0 && !(migrated && dir.join("disk.eph0").is_file()) {
             let p = dir.join("disk.eph0");
             self.qemu_img(&["create", "-q", "-f", "qcow2", &p.to_string_lossy(), &format!("{}G", spec.ephemeral_gb)])
                 .await?;
@@ -308,6 +325,9 @@ impl QemuDriver {
             rescue_bases: Vec::new(),
         };
         self.save_domain(&d)?;
+        if migrated {
+            std::fs::remove_file(dir.join(transfer::COMPLETE)).map_err(|e| io("remove", &dir, e))?;
+        }
         Ok(d)
     }
 
@@ -336,7 +356,7 @@ impl QemuDriver {
             ])
             .await;
         let sector = std::fs::read(tmp).unwrap_or_default();
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(tmp);
         r?;
         if sector.len() < 512 || sector[510] != 0x55 || sector[511] != 0xaa {
             return Err(DriverError(format!(
@@ -566,7 +586,7 @@ impl QemuDriver {
         let dir = self.dir(&spec.uuid);
         if let Ok(d) = self.domain(&spec.uuid) {
             // Spawned before (a command run again): make sure it runs.
-            if pid_of(&dir, &spec.uuid).is_none() {
+            if pid_of(&dir, &spec.uuid).is_none() && !spec.stopped {
                 self.start(&d, false).await?;
             }
             return self.info(&spec.uuid).await;
@@ -574,6 +594,9 @@ impl QemuDriver {
         let started = Instant::now();
         let result = async {
             let d = self.prepare(spec).await?;
+            if spec.stopped {
+                return Ok(());
+            }
             self.start(&d, false).await
         }
         .await;
@@ -1025,6 +1048,37 @@ impl Driver for QemuDriver {
         Box::pin(self.with(uuid, async move {
             self.kill(uuid).await?;
             let _ = std::fs::remove_dir_all(self.dir(uuid));
+            Ok(())
+        }))
+    }
+
+    fn prepare_disk_transfer<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<String>> {
+        Box::pin(self.with(uuid, async move {
+            if self.domain(uuid).is_ok() {
+                return Err(DriverError(format!("instance {uuid} is already on this host")));
+            }
+            let dir = self.dir(uuid);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).map_err(|e| io("create", &dir, e))?;
+            transfer::listen(&self.cfg.migration_address, dir, Duration::from_secs(600)).await
+        }))
+    }
+
+    fn send_disks<'a>(&'a self, uuid: &'a str, uri: &'a str) -> BoxFuture<'a, DriverResult<()>> {
+        Box::pin(self.with(uuid, async move {
+            self.domain(uuid)?;
+            let dir = self.dir(uuid);
+            if pid_of(&dir, uuid).is_some() {
+                return Err(DriverError(format!("instance {uuid} is running; power it off before its disks move")));
+            }
+            let files: Vec<(String, PathBuf)> = transfer::FILES
+                .iter()
+                .map(|n| (n.to_string(), dir.join(n)))
+                .filter(|(_, p)| p.is_file())
+                .collect();
+            let started = Instant::now();
+            let bytes = transfer::send(uri, &files).await?;
+            tracing::info!(instance = %uuid, bytes, elapsed_ms = started.elapsed().as_millis() as u64, "disks sent to the destination host");
             Ok(())
         }))
     }
