@@ -147,6 +147,55 @@ impl Controller {
     }
 
     /// Creates (or completes) the admin user, roles and catalog.
+    /// Builds the test guest into `<data dir>/test-image` (a progress line
+    /// per step on stdout) and registers its disk as the public qcow2 image
+    /// `tiny` of the admin project, unless an image named `tiny` exists;
+    /// answers the new image's id.
+    pub async fn register_test_image(&self) -> anyhow::Result<Option<String>> {
+        use api_core::RequestContext;
+        let project = identity::db::get_project_by_name(&self.identity.db, identity::model::DEFAULT_DOMAIN_ID, "admin")
+            .await?
+            .context("the admin project is missing")?;
+        let ctx = RequestContext {
+            request_id: format!("req-{}", uuid::Uuid::new_v4()),
+            project_id: Some(project.id),
+            project_name: Some(project.name),
+            roles: vec!["admin".into(), "member".into(), "reader".into()],
+            ..Default::default()
+        };
+        let query = image::core::ListQuery {
+            filters: vec![("name".into(), "tiny".into())],
+            member_status: "all".into(),
+            ..Default::default()
+        };
+        if !self.image.list(&ctx, &query).await.map_err(|e| anyhow::anyhow!("{}", e.message))?.0.is_empty() {
+            return Ok(None);
+        }
+        let out = self.config.data_dir.join("test-image");
+        let dir = out.clone();
+        tokio::task::spawn_blocking(move || {
+            virt::test_image::build(&dir, &mut |line| println!("build-test-image: {line}"))
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("cannot build the test image: {e}"))?;
+        let data = std::fs::read(out.join(virt::test_image::DISK))
+            .with_context(|| format!("cannot read {}", out.join(virt::test_image::DISK).display()))?;
+        let body = serde_json::json!({
+            "name": "tiny",
+            "disk_format": "qcow2",
+            "container_format": "bare",
+            "visibility": "public",
+        });
+        let serde_json::Value::Object(body) = body else { unreachable!() };
+        let api = |e: api_core::ApiError| anyhow::anyhow!("{}", e.message);
+        let im = self.image.create(&ctx, body).await.map_err(api)?;
+        let size = data.len() as u64;
+        let stream = axum::body::Body::from(data).into_data_stream();
+        self.image.upload(&ctx, &im.id, stream, Some(size)).await.map_err(api)?;
+        tracing::info!(image = %im.id, bytes = size, "registered the test guest as image tiny");
+        Ok(Some(im.id))
+    }
+
     pub async fn bootstrap(&self, admin_password: &str, reset_password: bool) -> anyhow::Result<()> {
         let base = self.config.public_url();
         let params = BootstrapParams {

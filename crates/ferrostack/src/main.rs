@@ -27,6 +27,10 @@ enum Command {
         /// Configuration file (optional).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Build the test guest (as `ferrostack dev build-test-image`) and
+        /// register it as the public image `tiny` when no image has that name.
+        #[arg(long, env = "FERROSTACK_TEST_IMAGE")]
+        test_image: bool,
     },
     /// Run a host agent: the configured driver's hosts, served to a controller.
     Agent {
@@ -252,7 +256,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(listen = %c.config.api.listen, "controller ready");
             c.serve(listener, shutdown_signal()).await
         }
-        Command::Up { data_dir, listen, config } => {
+        Command::Up { data_dir, listen, config, test_image } => {
             let started = Instant::now();
             let mut config = Config::load(config.as_deref())?;
             if let Some(d) = data_dir {
@@ -262,7 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.api.listen = l;
             }
             init_logging(&config);
-            up(config, started).await
+            up(config, started, test_image).await
         }
     }
 }
@@ -275,7 +279,7 @@ async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
     })
 }
 
-async fn up(mut config: Config, started: Instant) -> anyhow::Result<()> {
+async fn up(mut config: Config, started: Instant, test_image: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let listener = bind(&config.api.listen).await?;
@@ -293,6 +297,14 @@ async fn up(mut config: Config, started: Instant) -> anyhow::Result<()> {
     };
     let c = Controller::new(config).await?;
     c.bootstrap(&password, false).await?;
+    if test_image {
+        match c.register_test_image().await {
+            Ok(Some(id)) => println!("registered the test guest as image tiny ({id})"),
+            Ok(None) => {}
+            // The cloud still serves; only the convenience image is missing.
+            Err(e) => tracing::error!(error = format!("{e:#}"), "cannot register the test image tiny; build it by hand with `ferrostack dev build-test-image` and upload it with `openstack image create`"),
+        }
+    }
     let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
     if c.config.agent.enabled {
         match ferrostack::controller::local_agent(&c.config, &password).await {

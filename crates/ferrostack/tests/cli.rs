@@ -88,3 +88,48 @@ async fn up_writes_clouds_yaml_serves_health_and_metrics_and_restarts() {
     up.terminate();
     process::drop_database(pg).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_with_test_image_registers_tiny_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut env, pg) = process::database_env().await;
+    env.push(("FERROSTACK_TEST_IMAGE".into(), "true".into()));
+    let mut up = process::up(dir.path(), &env);
+    assert!(up.stdout.iter().any(|l| l.starts_with("build-test-image: [5/5]")), "{:?}", up.stdout);
+    assert!(up.stdout.iter().any(|l| l.starts_with("registered the test guest as image tiny")), "{:?}", up.stdout);
+    let client = reqwest::Client::new();
+    let token = process::admin_token(&client, &up.url, &process::admin_password(dir.path())).await;
+    let list = |url: String| {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let r = client.get(format!("{url}/image/v2/images?name=tiny")).header("X-Auth-Token", &token);
+            let body: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
+            body["images"].as_array().unwrap().clone()
+        }
+    };
+    let images = list(up.url.clone()).await;
+    assert_eq!(images.len(), 1, "{images:?}");
+    let im = &images[0];
+    assert_eq!((im["status"].as_str(), im["visibility"].as_str()), (Some("active"), Some("public")), "{im}");
+    assert_eq!((im["disk_format"].as_str(), im["container_format"].as_str()), (Some("qcow2"), Some("bare")));
+    let disk = std::fs::read(dir.path().join("test-image").join("tiny.qcow2")).unwrap();
+    assert_eq!(im["size"].as_u64(), Some(disk.len() as u64));
+    let data = client
+        .get(format!("{}/image/v2/images/{}/file", up.url, im["id"].as_str().unwrap()))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(data[..] == disk[..], "the image holds the built disk");
+    up.terminate();
+
+    // The next start finds it and registers nothing.
+    let mut up = process::up(dir.path(), &env);
+    assert!(!up.stdout.iter().any(|l| l.starts_with("registered")), "{:?}", up.stdout);
+    assert_eq!(list(up.url.clone()).await.len(), 1);
+    up.terminate();
+    process::drop_database(pg).await;
+}
