@@ -244,8 +244,12 @@ impl Agent {
     /// Has the driver write the snapshot to a file, then sends the file to
     /// the controller, which stores it as the image's data.
     async fn snapshot(&self, d: &dyn Driver, uuid: &str, image_id: &str, token: &str) -> virt::DriverResult<()> {
-        let path = std::env::temp_dir().join(format!("ferrostack-snapshot-{uuid}-{image_id}"));
+        let dir = d.scratch_dir();
+        let path = dir.join(format!("ferrostack-snapshot-{uuid}-{image_id}"));
         let result = async {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(|e| virt::DriverError(format!("cannot create {}: {e}", dir.display())))?;
             let info = d.snapshot(uuid, &path).await?;
             let file = tokio::fs::File::open(&path)
                 .await

@@ -145,6 +145,10 @@ impl Driver for FakeDriver {
         })
     }
 
+    fn scratch_dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir()
+    }
+
     fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a std::path::Path) -> BoxFuture<'a, DriverResult<SnapshotInfo>> {
         Box::pin(async move {
             self.has(uuid)?;

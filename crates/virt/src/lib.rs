@@ -199,6 +199,9 @@ pub trait Driver: Send + Sync {
     /// (a resize that stays on its host; a resize or migration to another
     /// host sends the disks there, spawns there and destroys here).
     fn resize<'a>(&'a self, spec: &'a InstanceSpec) -> BoxFuture<'a, DriverResult<InstanceInfo>>;
+    /// Where the agent writes files on the driver's behalf (a snapshot before
+    /// its upload): on the disk that holds the instances, not in /tmp.
+    fn scratch_dir(&self) -> std::path::PathBuf;
     /// Writes a consistent copy of the instance's root disk to `dest`.
     fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a std::path::Path) -> BoxFuture<'a, DriverResult<SnapshotInfo>>;
     /// Sets the guest's administrator password (through its guest agent).

@@ -10,6 +10,7 @@
 //! restarts finds its guests there (pid file, `/proc`, QMP) and re-adopts
 //! them; a guest whose QEMU is gone is shut off.
 //!
+//! A snapshot waits in `<data dir>/snapshots/` while the agent uploads it.
 //! A cold migration or a resize to another host carries `disk` and
 //! `disk.eph0` over TCP (see [`transfer`]); the destination rebases the
 //! overlay onto its own cached copy of the base image.
@@ -927,6 +928,10 @@ impl Driver for QemuDriver {
             }
             self.info(&spec.uuid).await
         }))
+    }
+
+    fn scratch_dir(&self) -> PathBuf {
+        self.cfg.data_dir.join("snapshots")
     }
 
     fn snapshot<'a>(&'a self, uuid: &'a str, dest: &'a Path) -> BoxFuture<'a, DriverResult<SnapshotInfo>> {
