@@ -40,7 +40,7 @@ impl GlanceImages {
         let token = self
             .token
             .get()
-            .ok_or_else(|| DriverError("the agent has no token yet; it has not reached its controller".into()))?;
+            .ok_or_else(|| DriverError::new("the agent has no token yet; it has not reached its controller"))?;
         Ok(self.client.get(format!("{}/image/v2/images/{path}", self.controller)).header("X-Auth-Token", token))
     }
 }
@@ -53,14 +53,14 @@ impl virt::ImageSource for GlanceImages {
                 .timeout(Duration::from_secs(30))
                 .send()
                 .await
-                .map_err(|e| DriverError(format!("cannot reach the Image service: {e}")))?;
+                .map_err(|e| DriverError::new(format!("cannot reach the Image service: {e}")))?;
             if r.status() == reqwest::StatusCode::NOT_FOUND {
-                return Err(DriverError(format!("image {id} was not found in the Image service")));
+                return Err(DriverError::abort_build(format!("image {id} was not found in the Image service")));
             }
             if !r.status().is_success() {
-                return Err(DriverError(format!("the Image service answered {} for image {id}", r.status())));
+                return Err(DriverError::new(format!("the Image service answered {} for image {id}", r.status())));
             }
-            r.json().await.map_err(|e| DriverError(format!("the Image service sent a bad image record: {e}")))
+            r.json().await.map_err(|e| DriverError::new(format!("the Image service sent a bad image record: {e}")))
         })
     }
 
@@ -70,9 +70,9 @@ impl virt::ImageSource for GlanceImages {
                 .get(&format!("{id}/file"))?
                 .send()
                 .await
-                .map_err(|e| DriverError(format!("cannot download image {id}: {e}")))?;
+                .map_err(|e| DriverError::new(format!("cannot download image {id}: {e}")))?;
             if !r.status().is_success() {
-                return Err(DriverError(format!(
+                return Err(DriverError::new(format!(
                     "the Image service answered {} for the data of image {id}",
                     r.status()
                 )));
@@ -80,21 +80,22 @@ impl virt::ImageSource for GlanceImages {
             let total = r.content_length().unwrap_or(0);
             let mut file = tokio::fs::File::create(dest)
                 .await
-                .map_err(|e| DriverError(format!("cannot write {}: {e}", dest.display())))?;
+                .map_err(|e| DriverError::new(format!("cannot write {}: {e}", dest.display())))?;
             let mut stream = r.bytes_stream();
             let (mut got, mut logged) = (0u64, std::time::Instant::now());
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| DriverError(format!("the download of image {id} broke off: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| DriverError::new(format!("the download of image {id} broke off: {e}")))?;
                 file.write_all(&chunk)
                     .await
-                    .map_err(|e| DriverError(format!("cannot write {}: {e}", dest.display())))?;
+                    .map_err(|e| DriverError::new(format!("cannot write {}: {e}", dest.display())))?;
                 got += chunk.len() as u64;
                 if logged.elapsed() > Duration::from_secs(2) {
                     tracing::info!(image = %id, bytes = got, total, "downloading an image");
                     logged = std::time::Instant::now();
                 }
             }
-            file.sync_all().await.map_err(|e| DriverError(format!("cannot write {}: {e}", dest.display())))?;
+            file.sync_all().await.map_err(|e| DriverError::new(format!("cannot write {}: {e}", dest.display())))?;
             Ok(())
         })
     }

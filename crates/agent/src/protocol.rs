@@ -134,7 +134,7 @@ pub struct Commands {
     pub commands: Vec<Command>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CommandResult {
     /// `None` when the command succeeded.
     pub error: Option<String>,
@@ -142,4 +142,14 @@ pub struct CommandResult {
     pub instance: Option<InstanceInfo>,
     /// Console output, for `console_output`.
     pub output: Option<String>,
+    /// The error means the instance cannot be built from what it asks for
+    /// anywhere ([`virt::DriverError::abort_build`]): no reschedule.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub abort_build: bool,
+}
+
+impl CommandResult {
+    pub fn failed(e: virt::DriverError) -> CommandResult {
+        CommandResult { error: Some(e.message), abort_build: e.abort_build, ..Default::default() }
+    }
 }

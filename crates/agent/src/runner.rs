@@ -82,7 +82,7 @@ impl Agent {
     async fn report(&self, token: &str) -> anyhow::Result<i64> {
         let mut hosts = Vec::new();
         for (host, driver) in &self.hosts {
-            let instances = driver.list_instances().await.map_err(|e| anyhow::anyhow!(e.0))?;
+            let instances = driver.list_instances().await.map_err(|e| anyhow::anyhow!(e.message))?;
             hosts.push(HostReport { host: host.clone(), nodes: driver.nodes(), instances });
         }
         let r = self
@@ -188,23 +188,22 @@ impl Agent {
         let Some(d) = drivers.get(&c.host) else {
             return CommandResult {
                 error: Some(format!("host {} is not served by agent {}", c.host, self.config.agent_id)),
-                instance: None,
-                output: None,
+                ..Default::default()
             };
         };
         let done = |r: virt::DriverResult<virt::InstanceInfo>| match r {
-            Ok(i) => CommandResult { error: None, instance: Some(i), output: None },
-            Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+            Ok(i) => CommandResult { instance: Some(i), ..Default::default() },
+            Err(e) => CommandResult::failed(e),
         };
         let unit = |r: virt::DriverResult<()>| match r {
-            Ok(()) => CommandResult { error: None, instance: None, output: None },
-            Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+            Ok(()) => CommandResult::default(),
+            Err(e) => CommandResult::failed(e),
         };
         match &c.action {
             Action::Spawn { spec } => done(d.spawn(spec).await),
             Action::Destroy { uuid } => match d.destroy(uuid).await {
-                Ok(()) => CommandResult { error: None, instance: None, output: None },
-                Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+                Ok(()) => CommandResult::default(),
+                Err(e) => CommandResult::failed(e),
             },
             Action::PowerOn { uuid } => done(d.power_on(uuid).await),
             Action::PowerOff { uuid } => done(d.power_off(uuid).await),
@@ -217,25 +216,25 @@ impl Agent {
             Action::Unrescue { uuid } => done(d.unrescue(uuid).await),
             Action::Resize { spec } => done(d.resize(spec).await),
             Action::TriggerCrashDump { uuid } => match d.trigger_crash_dump(uuid).await {
-                Ok(()) => CommandResult { error: None, instance: None, output: None },
-                Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+                Ok(()) => CommandResult::default(),
+                Err(e) => CommandResult::failed(e),
             },
             Action::ConsoleOutput { uuid } => match d.console_output(uuid).await {
-                Ok(out) => CommandResult { error: None, instance: None, output: Some(out) },
-                Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+                Ok(out) => CommandResult { output: Some(out), ..Default::default() },
+                Err(e) => CommandResult::failed(e),
             },
             Action::Snapshot { uuid, image_id } => unit(self.snapshot(d.as_ref(), uuid, image_id, token).await),
             Action::SetAdminPassword { uuid, password } => unit(d.set_admin_password(uuid, password).await),
             Action::PrepareLiveMigration { spec } => match d.prepare_live_migration(spec).await {
-                Ok(uri) => CommandResult { error: None, instance: None, output: Some(uri) },
-                Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+                Ok(uri) => CommandResult { output: Some(uri), ..Default::default() },
+                Err(e) => CommandResult::failed(e),
             },
             Action::LiveMigrate { uuid, uri } => unit(d.live_migrate(uuid, uri).await),
             Action::FinishLiveMigration { uuid, paused } => done(d.finish_live_migration(uuid, *paused).await),
             Action::RollbackLiveMigration { uuid } => unit(d.rollback_live_migration(uuid).await),
             Action::PrepareDiskTransfer { uuid } => match d.prepare_disk_transfer(uuid).await {
-                Ok(uri) => CommandResult { error: None, instance: None, output: Some(uri) },
-                Err(e) => CommandResult { error: Some(e.0), instance: None, output: None },
+                Ok(uri) => CommandResult { output: Some(uri), ..Default::default() },
+                Err(e) => CommandResult::failed(e),
             },
             Action::SendDisks { uuid, uri } => unit(d.send_disks(uuid, uri).await),
         }
@@ -249,11 +248,11 @@ impl Agent {
         let result = async {
             tokio::fs::create_dir_all(&dir)
                 .await
-                .map_err(|e| virt::DriverError(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|e| virt::DriverError::new(format!("cannot create {}: {e}", dir.display())))?;
             let info = d.snapshot(uuid, &path).await?;
             let file = tokio::fs::File::open(&path)
                 .await
-                .map_err(|e| virt::DriverError(format!("cannot read the snapshot {}: {e}", path.display())))?;
+                .map_err(|e| virt::DriverError::new(format!("cannot read the snapshot {}: {e}", path.display())))?;
             let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
             tracing::info!(instance = %uuid, image = %image_id, bytes = size, "uploading a snapshot");
             let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
@@ -267,11 +266,11 @@ impl Agent {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| virt::DriverError(format!("cannot upload the snapshot to the controller: {e}")))?;
+                .map_err(|e| virt::DriverError::new(format!("cannot upload the snapshot to the controller: {e}")))?;
             if !r.status().is_success() {
                 let status = r.status();
                 let text = r.text().await.unwrap_or_default();
-                return Err(virt::DriverError(format!("the controller refused the snapshot ({status}): {text}")));
+                return Err(virt::DriverError::new(format!("the controller refused the snapshot ({status}): {text}")));
             }
             Ok(())
         }

@@ -294,6 +294,19 @@ async fn a_build_that_fails_on_a_host_is_rescheduled_and_one_that_fails_everywhe
     let msg = s["fault"]["message"].as_str().unwrap();
     assert!(msg.starts_with("Exceeded maximum number of retries."), "{msg}");
     assert_eq!(allocations(&n, &id).await, json!({}));
+
+    // An error no other host can fix (the image itself) ends the build at
+    // once, as Nova's BuildAbortException does.
+    let r = n.post("/servers", &n.admin, "2.37", boot("abort-build y", &img, "rs1")).await;
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    let s = wait(&n, &n.admin, &id, &["BUILD"]).await;
+    assert_eq!(s["status"], "ERROR");
+    let msg = s["fault"]["message"].as_str().unwrap();
+    assert!(msg.starts_with(&format!("Build of instance {id} aborted: fake build abort on rs-")), "{msg}");
+    let db = &n.cloud.compute.db;
+    assert!(compute::db::command_by_key(db, &format!("spawn-{id}")).await.unwrap().is_some());
+    assert!(compute::db::command_by_key(db, &format!("spawn-{id}-1")).await.unwrap().is_none(), "rescheduled");
+    assert_eq!(allocations(&n, &id).await, json!({}));
     agent.stop().await;
     n.stop().await;
 }

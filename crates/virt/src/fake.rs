@@ -48,12 +48,12 @@ impl FakeDriver {
 
     fn has(&self, uuid: &str) -> DriverResult<InstanceInfo> {
         let all = self.instances.lock().expect("fake driver lock");
-        all.get(uuid).cloned().ok_or_else(|| DriverError(format!("instance {uuid} is not on this host")))
+        all.get(uuid).cloned().ok_or_else(|| DriverError::new(format!("instance {uuid} is not on this host")))
     }
 
     fn set(&self, uuid: &str, state: PowerState) -> DriverResult<InstanceInfo> {
         let mut all = self.instances.lock().expect("fake driver lock");
-        let i = all.get_mut(uuid).ok_or_else(|| DriverError(format!("instance {uuid} is not on this host")))?;
+        let i = all.get_mut(uuid).ok_or_else(|| DriverError::new(format!("instance {uuid} is not on this host")))?;
         i.power_state = state;
         Ok(i.clone())
     }
@@ -67,18 +67,25 @@ impl Driver for FakeDriver {
     fn spawn<'a>(&'a self, spec: &'a InstanceSpec) -> BoxFuture<'a, DriverResult<InstanceInfo>> {
         Box::pin(async move {
             if !self.nodes.iter().any(|n| n.name == spec.node) {
-                return Err(DriverError(format!("node {} is not managed by this host", spec.node)));
+                return Err(DriverError::new(format!("node {} is not managed by this host", spec.node)));
             }
             // Failure injection for tests: a server named `... fail-on:a,b`
             // fails to spawn on nodes a and b.
             if let Some(list) = spec.name.split_once("fail-on:").map(|(_, l)| l.split_whitespace().next().unwrap_or(""))
             {
                 if list.split(',').any(|n| n == spec.node) {
-                    return Err(DriverError(format!(
+                    return Err(DriverError::new(format!(
                         "fake spawn failure on {} (the server's name asks for it)",
                         spec.node
                     )));
                 }
+            }
+            // A server named `... abort-build` cannot be built anywhere.
+            if spec.name.contains("abort-build") {
+                return Err(DriverError::abort_build(format!(
+                    "fake build abort on {} (the server's name asks for it)",
+                    spec.node
+                )));
             }
             let mut all = self.instances.lock().expect("fake driver lock");
             let info = all
@@ -141,7 +148,7 @@ impl Driver for FakeDriver {
             let all = self.instances.lock().expect("fake driver lock");
             all.get(&spec.uuid)
                 .cloned()
-                .ok_or_else(|| DriverError(format!("instance {} is not on this host", spec.uuid)))
+                .ok_or_else(|| DriverError::new(format!("instance {} is not on this host", spec.uuid)))
         })
     }
 
@@ -155,7 +162,7 @@ impl Driver for FakeDriver {
             let data = format!("FAKE SNAPSHOT OF {uuid}\n");
             tokio::fs::write(dest, data)
                 .await
-                .map_err(|e| DriverError(format!("cannot write the snapshot to {}: {e}", dest.display())))?;
+                .map_err(|e| DriverError::new(format!("cannot write the snapshot to {}: {e}", dest.display())))?;
             Ok(SnapshotInfo { disk_format: "raw".into(), container_format: "bare".into() })
         })
     }
@@ -171,7 +178,7 @@ impl Driver for FakeDriver {
     fn prepare_live_migration<'a>(&'a self, spec: &'a InstanceSpec) -> BoxFuture<'a, DriverResult<String>> {
         Box::pin(async move {
             if !self.nodes.iter().any(|n| n.name == spec.node) {
-                return Err(DriverError(format!("node {} is not managed by this host", spec.node)));
+                return Err(DriverError::new(format!("node {} is not managed by this host", spec.node)));
             }
             let mut all = self.instances.lock().expect("fake driver lock");
             all.entry(spec.uuid.clone()).or_insert_with(|| InstanceInfo {
@@ -188,7 +195,7 @@ impl Driver for FakeDriver {
             let all = self.instances.lock().expect("fake driver lock");
             match all.get(uuid) {
                 Some(_) => Ok(()),
-                None => Err(DriverError(format!("instance {uuid} is not on this host"))),
+                None => Err(DriverError::new(format!("instance {uuid} is not on this host"))),
             }
         })
     }
@@ -208,10 +215,12 @@ impl Driver for FakeDriver {
     fn send_disks<'a>(&'a self, uuid: &'a str, uri: &'a str) -> BoxFuture<'a, DriverResult<()>> {
         Box::pin(async move {
             if uri != format!("fake-disks://{uuid}") {
-                return Err(DriverError(format!("{uri:?} is not where the disks of {uuid} go")));
+                return Err(DriverError::new(format!("{uri:?} is not where the disks of {uuid} go")));
             }
             if self.has(uuid)?.power_state == PowerState::Running {
-                return Err(DriverError(format!("instance {uuid} is running; power it off before its disks move")));
+                return Err(DriverError::new(format!(
+                    "instance {uuid} is running; power it off before its disks move"
+                )));
             }
             Ok(())
         })
@@ -226,7 +235,7 @@ impl Driver for FakeDriver {
             if self.instances.lock().expect("fake driver lock").contains_key(uuid) {
                 Ok("FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE".into())
             } else {
-                Err(DriverError(format!("instance {uuid} is not on this host")))
+                Err(DriverError::new(format!("instance {uuid} is not on this host")))
             }
         })
     }

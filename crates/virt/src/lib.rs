@@ -168,11 +168,27 @@ pub struct SnapshotInfo {
 
 /// A driver failure: the message says what went wrong and what to do.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DriverError(pub String);
+pub struct DriverError {
+    pub message: String,
+    /// The instance cannot be built from what it asks for (its image, or a
+    /// flavor too small for it): another host would fail the same way, so
+    /// the build ends without a reschedule (Nova's BuildAbortException).
+    pub abort_build: bool,
+}
+
+impl DriverError {
+    pub fn new(message: impl Into<String>) -> DriverError {
+        DriverError { message: message.into(), abort_build: false }
+    }
+
+    pub fn abort_build(message: impl Into<String>) -> DriverError {
+        DriverError { message: message.into(), abort_build: true }
+    }
+}
 
 impl std::fmt::Display for DriverError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 

@@ -58,7 +58,7 @@ impl ImageSource for Files {
     fn meta<'a>(&'a self, id: &'a str) -> BoxFuture<'a, DriverResult<ImageMeta>> {
         Box::pin(async move {
             let m = self.images.lock().unwrap().get(id).map(|(_, m)| m.clone());
-            m.ok_or_else(|| DriverError(format!("image {id} not found")))
+            m.ok_or_else(|| DriverError::new(format!("image {id} not found")))
         })
     }
 
@@ -66,7 +66,7 @@ impl ImageSource for Files {
         Box::pin(async move {
             let path = self.images.lock().unwrap().get(id).map(|(p, _)| p.clone()).unwrap();
             self.downloads.lock().unwrap().push(id.to_string());
-            std::fs::copy(path, dest).map(|_| ()).map_err(|e| DriverError(e.to_string()))
+            std::fs::copy(path, dest).map(|_| ()).map_err(|e| DriverError::new(e.to_string()))
         })
     }
 }

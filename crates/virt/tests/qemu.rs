@@ -196,7 +196,7 @@ async fn bad_images_and_a_missing_qemu_fail_the_spawn_and_leave_nothing() {
     h.files.add("zeros", &zeros, "raw", &[]);
     let spec = h.spec("zeros");
     let e = h.driver.spawn(&spec).await.unwrap_err();
-    assert!(e.0.contains("not bootable"), "{e}");
+    assert!(e.message.contains("not bootable"), "{e}");
     assert!(!h.instance_dir(&spec.uuid).exists());
 
     // A root disk smaller than the image.
@@ -219,11 +219,11 @@ async fn bad_images_and_a_missing_qemu_fail_the_spawn_and_leave_nothing() {
         .success());
     h.files.add("big", &flat, "qcow2", &[]);
     let e = h.driver.spawn(&h.spec("big")).await.unwrap_err();
-    assert!(e.0.contains("smaller than image"), "{e}");
+    assert!(e.message.contains("smaller than image"), "{e}");
 
     // A kernel is not a disk.
     let e = h.driver.spawn(&h.spec("kernel")).await.unwrap_err();
-    assert!(e.0.contains("not a bootable disk"), "{e}");
+    assert!(e.message.contains("not a bootable disk"), "{e}");
 
     // A corrupted cached base is fetched again.
     let ok = h.spec("disk");
@@ -302,7 +302,7 @@ async fn a_cold_migration_carries_the_disks_to_the_other_host() {
     let uri = b.driver.prepare_disk_transfer(&spec.uuid).await.unwrap();
     assert!(uri.starts_with("ferrostack-disks://127.0.0.1:"), "{uri}");
     let running = a.driver.send_disks(&spec.uuid, &uri).await.unwrap_err();
-    assert!(running.0.contains("power it off"), "{running}");
+    assert!(running.message.contains("power it off"), "{running}");
     a.driver.power_off(&spec.uuid).await.unwrap();
     // What the guest wrote on its disks must arrive (written here with qemu-io).
     let (root, eph) = (a.instance_dir(&spec.uuid).join("disk"), a.instance_dir(&spec.uuid).join("disk.eph0"));

@@ -96,6 +96,12 @@ fn spawn_on_agent(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
                 run.set("power_state", power);
                 return Ok(());
             };
+            if result.abort_build {
+                // What the server asks for cannot be built anywhere; Nova's
+                // BuildAbortException ends the build without a reschedule.
+                tracing::warn!(instance = %i.uuid, host = %host, error = %error, "build aborted; not rescheduling");
+                return Err(StepError::Fail(error));
+            }
             if attempt + 1 >= c.config.scheduler_max_attempts || i.system_metadata.contains_key("forced_host") {
                 return Err(StepError::Fail(format!(
                     "Exceeded maximum number of retries. Exceeded max scheduling attempts {} for instance {}. \

@@ -41,7 +41,7 @@ pub fn files(cd: &ConfigDrive, user_data: Option<&str>) -> DriverResult<Vec<(Str
         Some(u) => Some(
             base64::engine::general_purpose::STANDARD
                 .decode(u.trim())
-                .map_err(|e| DriverError(format!("the instance's user data is not base64: {e}")))?,
+                .map_err(|e| DriverError::new(format!("the instance's user data is not base64: {e}")))?,
         ),
     };
     let json = |v: &Value| serde_json::to_vec(v).expect("json");
@@ -86,9 +86,9 @@ pub fn build(cd: &ConfigDrive, user_data: Option<&str>, dest: &Path) -> DriverRe
             let p = tree.join(&path);
             if let Some(parent) = p.parent() {
                 std::fs::create_dir_all(parent)
-                    .map_err(|e| DriverError(format!("cannot write the config drive: {e}")))?;
+                    .map_err(|e| DriverError::new(format!("cannot write the config drive: {e}")))?;
             }
-            std::fs::write(&p, data).map_err(|e| DriverError(format!("cannot write the config drive: {e}")))?;
+            std::fs::write(&p, data).map_err(|e| DriverError::new(format!("cannot write the config drive: {e}")))?;
         }
         let out = Command::new("genisoimage")
             .arg("-o")
@@ -98,7 +98,7 @@ pub fn build(cd: &ConfigDrive, user_data: Option<&str>, dest: &Path) -> DriverRe
             .arg(&tree)
             .output()
             .map_err(|e| {
-                DriverError(if e.kind() == std::io::ErrorKind::NotFound {
+                DriverError::new(if e.kind() == std::io::ErrorKind::NotFound {
                     "genisoimage is not installed; install it (apt-get install genisoimage) to build config drives"
                         .into()
                 } else {
@@ -106,7 +106,7 @@ pub fn build(cd: &ConfigDrive, user_data: Option<&str>, dest: &Path) -> DriverRe
                 })
             })?;
         if !out.status.success() {
-            return Err(DriverError(format!(
+            return Err(DriverError::new(format!(
                 "genisoimage failed to build the config drive: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             )));

@@ -41,7 +41,7 @@ pub struct ImageCache {
 }
 
 fn err(what: &str, path: &Path, e: impl std::fmt::Display) -> DriverError {
-    DriverError(format!("cannot {what} {}: {e}", path.display()))
+    DriverError::new(format!("cannot {what} {}: {e}", path.display()))
 }
 
 fn stamp(path: &Path) -> std::io::Result<(u64, u128)> {
@@ -91,7 +91,7 @@ impl ImageCache {
     /// instances still use, which the clean-up keeps.
     pub async fn get(&self, id: &str, in_use: &HashSet<String>) -> DriverResult<Base> {
         if id.is_empty() || id.contains('/') || id.starts_with('.') {
-            return Err(DriverError(format!("{id:?} is not an image id")));
+            return Err(DriverError::abort_build(format!("{id:?} is not an image id")));
         }
         let lock = self.lock_for(id);
         let _one_fetch = lock.lock().await;
@@ -105,7 +105,7 @@ impl ImageCache {
                     let (d, m) = (data.clone(), s.meta.clone());
                     tokio::task::spawn_blocking(move || verify(&d, &m))
                         .await
-                        .map_err(|e| DriverError(e.to_string()))??
+                        .map_err(|e| DriverError::new(e.to_string()))??
                 };
                 if good {
                     if !unchanged {
@@ -123,14 +123,14 @@ impl ImageCache {
         }
         let meta = self.source.meta(id).await?;
         if meta.status != "active" {
-            return Err(DriverError(format!(
+            return Err(DriverError::abort_build(format!(
                 "image {id} is {} and has no data to boot from; upload its data first",
                 if meta.status.is_empty() { "not active" } else { &meta.status }
             )));
         }
         let format = meta.disk_format.clone().unwrap_or_default();
         if !["qcow2", "raw", "ami", "aki", "ari"].contains(&format.as_str()) {
-            return Err(DriverError(format!(
+            return Err(DriverError::abort_build(format!(
                 "image {id} has disk_format {format:?}; the QEMU driver boots qcow2 and raw images (and ami/aki/ari): convert it with qemu-img convert -O qcow2"
             )));
         }
@@ -145,11 +145,12 @@ impl ImageCache {
             return Err(e);
         }
         let (p, m) = (part.clone(), meta.clone());
-        let ok =
-            tokio::task::spawn_blocking(move || verify(&p, &m)).await.map_err(|e| DriverError(e.to_string()))??;
+        let ok = tokio::task::spawn_blocking(move || verify(&p, &m))
+            .await
+            .map_err(|e| DriverError::new(e.to_string()))??;
         if !ok {
             let _ = std::fs::remove_file(&part);
-            return Err(DriverError(format!(
+            return Err(DriverError::abort_build(format!(
                 "the data of image {id} does not match its checksum; the Image service holds corrupt data: upload the image again"
             )));
         }

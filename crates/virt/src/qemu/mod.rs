@@ -107,7 +107,7 @@ pub struct QemuDriver {
 }
 
 fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> DriverError {
-    DriverError(format!("cannot {what} {}: {e}", path.display()))
+    DriverError::new(format!("cannot {what} {}: {e}", path.display()))
 }
 
 impl QemuDriver {
@@ -182,7 +182,7 @@ impl QemuDriver {
 
     fn domain(&self, uuid: &str) -> DriverResult<Domain> {
         let p = self.dir(uuid).join("domain.json");
-        let bytes = std::fs::read(&p).map_err(|_| DriverError(format!("instance {uuid} is not on this host")))?;
+        let bytes = std::fs::read(&p).map_err(|_| DriverError::new(format!("instance {uuid} is not on this host")))?;
         serde_json::from_slice(&bytes).map_err(|e| io("parse", &p, e))
     }
 
@@ -207,9 +207,9 @@ impl QemuDriver {
             .stdin(Stdio::null())
             .output()
             .await
-            .map_err(|e| DriverError(format!("cannot run {}: {e}; install qemu-utils", self.cfg.qemu_img)))?;
+            .map_err(|e| DriverError::new(format!("cannot run {}: {e}; install qemu-utils", self.cfg.qemu_img)))?;
         if !out.status.success() {
-            return Err(DriverError(format!(
+            return Err(DriverError::new(format!(
                 "qemu-img {} failed: {}",
                 args.first().unwrap_or(&""),
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -251,7 +251,7 @@ impl QemuDriver {
     /// Writes the instance's disks and `domain.json`.
     async fn prepare(&self, spec: &InstanceSpec) -> DriverResult<Domain> {
         if spec.node != self.cfg.node_name {
-            return Err(DriverError(format!(
+            return Err(DriverError::new(format!(
                 "node {} is not managed by this host ({})",
                 spec.node, self.cfg.node_name
             )));
@@ -259,7 +259,7 @@ impl QemuDriver {
         let dir = self.dir(&spec.uuid);
         let sock = dir.join("qmp.sock");
         if sock.as_os_str().len() > 100 {
-            return Err(DriverError(format!(
+            return Err(DriverError::new(format!(
                 "the instance path {} is too long for a unix socket; use a shorter --data-dir",
                 sock.display()
             )));
@@ -272,7 +272,7 @@ impl QemuDriver {
         let boot = self.boot_of(&base.meta, &in_use, &mut bases).await?;
         if boot.kernel.is_none() {
             if matches!(base.meta.disk_format.as_deref(), Some("aki" | "ari")) {
-                return Err(DriverError(format!(
+                return Err(DriverError::abort_build(format!(
                     "image {} is a kernel or ramdisk (disk_format {}), not a bootable disk",
                     spec.image_ref,
                     base.meta.disk_format.as_deref().unwrap_or("")
@@ -294,7 +294,7 @@ impl QemuDriver {
         } else {
             let virtual_size = self.virtual_size(&base.path, &base.format).await?;
             if spec.root_gb > 0 && virtual_size > root_bytes {
-                return Err(DriverError(format!(
+                return Err(DriverError::abort_build(format!(
                     "the flavor's root disk ({} GiB) is smaller than image {} ({} bytes); choose a larger flavor",
                     spec.root_gb, spec.image_ref, virtual_size
                 )));
@@ -315,7 +315,7 @@ impl QemuDriver {
             let (cd, ud, dest) = (cd.clone(), spec.user_data.clone(), dir.join("disk.config"));
             tokio::task::spawn_blocking(move || config_drive::build(&cd, ud.as_deref(), &dest))
                 .await
-                .map_err(|e| DriverError(e.to_string()))??;
+                .map_err(|e| DriverError::new(e.to_string()))??;
         }
         let d = Domain {
             spec: spec.clone(),
@@ -335,8 +335,8 @@ impl QemuDriver {
     async fn virtual_size(&self, path: &Path, format: &str) -> DriverResult<u64> {
         let out = self.qemu_img(&["info", "--output=json", "-f", format, &path.to_string_lossy()]).await?;
         let v: serde_json::Value =
-            serde_json::from_str(&out).map_err(|e| DriverError(format!("qemu-img info: {e}")))?;
-        v["virtual-size"].as_u64().ok_or_else(|| DriverError("qemu-img info gave no virtual size".into()))
+            serde_json::from_str(&out).map_err(|e| DriverError::new(format!("qemu-img info: {e}")))?;
+        v["virtual-size"].as_u64().ok_or_else(|| DriverError::new("qemu-img info gave no virtual size"))
     }
 
     /// A disk image boots only when its first sector has the boot signature.
@@ -360,7 +360,7 @@ impl QemuDriver {
         let _ = std::fs::remove_file(tmp);
         r?;
         if sector.len() < 512 || sector[510] != 0x55 || sector[511] != 0xaa {
-            return Err(DriverError(format!(
+            return Err(DriverError::abort_build(format!(
                 "image {} is not bootable: its first sector has no boot signature (and it names no kernel_id); upload a bootable disk image",
                 base.meta.id
             )));
@@ -463,7 +463,7 @@ impl QemuDriver {
             .process_group(0)
             .spawn()
             .map_err(|e| {
-                DriverError(format!(
+                DriverError::new(format!(
                     "cannot start {} ({e}); install QEMU (apt-get install qemu-system-x86) or set [compute] qemu_binary",
                     self.cfg.qemu_binary
                 ))
@@ -472,7 +472,7 @@ impl QemuDriver {
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 let msg = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(DriverError(format!(
+                return Err(DriverError::new(format!(
                     "QEMU exited at start ({status}): {}",
                     msg.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message; see qemu.log").trim()
                 )));
@@ -487,7 +487,7 @@ impl QemuDriver {
             }
             if started.elapsed() > Duration::from_secs(30) {
                 let _ = child.start_kill();
-                return Err(DriverError("QEMU did not open its monitor within 30 s; see qemu.log".into()));
+                return Err(DriverError::new("QEMU did not open its monitor within 30 s; see qemu.log"));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -558,7 +558,7 @@ impl QemuDriver {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        Err(DriverError(format!("QEMU (pid {pid}) of instance {uuid} does not exit even on SIGKILL")))
+        Err(DriverError::new(format!("QEMU (pid {pid}) of instance {uuid} does not exit even on SIGKILL")))
     }
 
     /// Presses the ACPI power button and waits up to the shutdown timeout
@@ -624,7 +624,7 @@ impl QemuDriver {
         q.execute("migrate", Some(json!({"uri": format!("unix:{}", sock.display())}))).await?;
         let (mut conn, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
             .await
-            .map_err(|_| DriverError("QEMU did not connect to save its state".into()))?
+            .map_err(|_| DriverError::new("QEMU did not connect to save its state"))?
             .map_err(|e| io("accept on", &sock, e))?;
         let part = dir.join("state.part");
         let mut file = tokio::fs::File::create(&part).await.map_err(|e| io("write", &part, e))?;
@@ -637,7 +637,7 @@ impl QemuDriver {
                 "failed" | "cancelled" => {
                     q.execute("cont", None).await?;
                     let _ = std::fs::remove_file(&part);
-                    return Err(DriverError(format!(
+                    return Err(DriverError::new(format!(
                         "QEMU failed to save the guest's state: {}",
                         m["error-desc"].as_str().unwrap_or("no reason given")
                     )));
@@ -671,7 +671,7 @@ impl QemuDriver {
                 break;
             }
             if Instant::now() > until {
-                return Err(DriverError("QEMU did not load the saved state within 60 s".into()));
+                return Err(DriverError::new("QEMU did not load the saved state within 60 s"));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -850,7 +850,7 @@ impl Driver for QemuDriver {
             if pid_of(&self.dir(uuid), uuid).is_some() {
                 self.save(uuid).await?;
             } else if !self.dir(uuid).join("state").exists() {
-                return Err(DriverError(format!(
+                return Err(DriverError::new(format!(
                     "instance {uuid} is not running; only a running guest can be suspended"
                 )));
             }
@@ -962,7 +962,7 @@ impl Driver for QemuDriver {
 
     fn set_admin_password<'a>(&'a self, uuid: &'a str, _password: &'a str) -> BoxFuture<'a, DriverResult<()>> {
         Box::pin(async move {
-            Err(DriverError(format!(
+            Err(DriverError::new(format!(
                 "setting the password of instance {uuid} needs a guest agent, which the QEMU driver does not run"
             )))
         })
@@ -979,8 +979,8 @@ impl Driver for QemuDriver {
                 self.start(&d, true).await?;
                 let port = {
                     let l = std::net::TcpListener::bind((self.cfg.migration_address.as_str(), 0))
-                        .map_err(|e| DriverError(format!("cannot find a free migration port: {e}")))?;
-                    l.local_addr().map_err(|e| DriverError(e.to_string()))?.port()
+                        .map_err(|e| DriverError::new(format!("cannot find a free migration port: {e}")))?;
+                    l.local_addr().map_err(|e| DriverError::new(e.to_string()))?.port()
                 };
                 let uri = format!("tcp:{}:{port}", self.cfg.migration_address);
                 self.qmp(&spec.uuid).await?.execute("migrate-incoming", Some(json!({"uri": uri}))).await?;
@@ -998,7 +998,7 @@ impl Driver for QemuDriver {
     fn live_migrate<'a>(&'a self, uuid: &'a str, uri: &'a str) -> BoxFuture<'a, DriverResult<()>> {
         Box::pin(self.with(uuid, async move {
             if pid_of(&self.dir(uuid), uuid).is_none() {
-                return Err(DriverError(format!("instance {uuid} is not running here")));
+                return Err(DriverError::new(format!("instance {uuid} is not running here")));
             }
             let mut q = self.qmp(uuid).await?;
             q.execute("migrate-set-parameters", Some(json!({"max-bandwidth": 10u64 << 30, "downtime-limit": 300})))
@@ -1013,14 +1013,14 @@ impl Driver for QemuDriver {
                     "completed" => break,
                     "failed" | "cancelled" => {
                         let _ = q.execute("cont", None).await;
-                        return Err(DriverError(format!(
+                        return Err(DriverError::new(format!(
                             "the live migration failed: {}",
                             m["error-desc"].as_str().unwrap_or("no reason given")
                         )));
                     }
                     _ if started.elapsed() > Duration::from_secs(600) => {
                         let _ = q.execute("migrate_cancel", None).await;
-                        return Err(DriverError("the live migration did not complete within 10 minutes".into()));
+                        return Err(DriverError::new("the live migration did not complete within 10 minutes"));
                     }
                     _ => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
@@ -1037,7 +1037,7 @@ impl Driver for QemuDriver {
             let until = Instant::now() + Duration::from_secs(60);
             while q.status().await? == "inmigrate" {
                 if Instant::now() > until {
-                    return Err(DriverError("the migrated guest did not arrive within 60 s".into()));
+                    return Err(DriverError::new("the migrated guest did not arrive within 60 s"));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -1060,7 +1060,7 @@ impl Driver for QemuDriver {
     fn prepare_disk_transfer<'a>(&'a self, uuid: &'a str) -> BoxFuture<'a, DriverResult<String>> {
         Box::pin(self.with(uuid, async move {
             if self.domain(uuid).is_ok() {
-                return Err(DriverError(format!("instance {uuid} is already on this host")));
+                return Err(DriverError::new(format!("instance {uuid} is already on this host")));
             }
             let dir = self.dir(uuid);
             let _ = std::fs::remove_dir_all(&dir);
@@ -1074,7 +1074,7 @@ impl Driver for QemuDriver {
             self.domain(uuid)?;
             let dir = self.dir(uuid);
             if pid_of(&dir, uuid).is_some() {
-                return Err(DriverError(format!("instance {uuid} is running; power it off before its disks move")));
+                return Err(DriverError::new(format!("instance {uuid} is running; power it off before its disks move")));
             }
             let files: Vec<(String, PathBuf)> = transfer::FILES
                 .iter()

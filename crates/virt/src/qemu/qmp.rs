@@ -23,13 +23,13 @@ impl Qmp {
     pub async fn connect(socket: &Path) -> DriverResult<Qmp> {
         let stream = tokio::time::timeout(TIMEOUT, UnixStream::connect(socket))
             .await
-            .map_err(|_| DriverError(format!("QEMU's monitor at {} did not answer", socket.display())))?
-            .map_err(|e| DriverError(format!("cannot reach QEMU's monitor at {}: {e}", socket.display())))?;
+            .map_err(|_| DriverError::new(format!("QEMU's monitor at {} did not answer", socket.display())))?
+            .map_err(|e| DriverError::new(format!("cannot reach QEMU's monitor at {}: {e}", socket.display())))?;
         let (r, w) = stream.into_split();
         let mut qmp = Qmp { reader: BufReader::new(r), writer: w, next_id: 0 };
         let greeting = qmp.read().await?;
         if greeting.get("QMP").is_none() {
-            return Err(DriverError(format!("unexpected QMP greeting: {greeting}")));
+            return Err(DriverError::new(format!("unexpected QMP greeting: {greeting}")));
         }
         qmp.execute("qmp_capabilities", None).await?;
         Ok(qmp)
@@ -39,12 +39,12 @@ impl Qmp {
         let mut line = String::new();
         let n = tokio::time::timeout(TIMEOUT, self.reader.read_line(&mut line))
             .await
-            .map_err(|_| DriverError("QEMU's monitor did not answer in time".into()))?
-            .map_err(|e| DriverError(format!("QEMU's monitor: {e}")))?;
+            .map_err(|_| DriverError::new("QEMU's monitor did not answer in time"))?
+            .map_err(|e| DriverError::new(format!("QEMU's monitor: {e}")))?;
         if n == 0 {
-            return Err(DriverError("QEMU closed its monitor (the process exited)".into()));
+            return Err(DriverError::new("QEMU closed its monitor (the process exited)"));
         }
-        serde_json::from_str(&line).map_err(|e| DriverError(format!("QEMU's monitor sent bad JSON ({e}): {line}")))
+        serde_json::from_str(&line).map_err(|e| DriverError::new(format!("QEMU's monitor sent bad JSON ({e}): {line}")))
     }
 
     /// Runs `command` and answers its `return` value.
@@ -57,14 +57,14 @@ impl Qmp {
         }
         let mut bytes = serde_json::to_vec(&msg).expect("json");
         bytes.push(b'\n');
-        self.writer.write_all(&bytes).await.map_err(|e| DriverError(format!("QEMU's monitor: {e}")))?;
+        self.writer.write_all(&bytes).await.map_err(|e| DriverError::new(format!("QEMU's monitor: {e}")))?;
         loop {
             let v = self.read().await?;
             if v.get("event").is_some() || v.get("id").and_then(Value::as_u64) != Some(id) {
                 continue;
             }
             if let Some(e) = v.get("error") {
-                return Err(DriverError(format!(
+                return Err(DriverError::new(format!(
                     "QEMU refused {command}: {}",
                     e.get("desc").and_then(Value::as_str).unwrap_or("unknown error")
                 )));

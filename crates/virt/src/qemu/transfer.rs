@@ -29,8 +29,8 @@ const HELLO: &str = "FERROSTACK-DISKS 1";
 pub async fn listen(address: &str, dir: PathBuf, timeout: Duration) -> DriverResult<String> {
     let listener = TcpListener::bind((address, 0))
         .await
-        .map_err(|e| DriverError(format!("cannot listen on {address} for a disk transfer: {e}")))?;
-    let port = listener.local_addr().map_err(|e| DriverError(e.to_string()))?.port();
+        .map_err(|e| DriverError::new(format!("cannot listen on {address} for a disk transfer: {e}")))?;
+    let port = listener.local_addr().map_err(|e| DriverError::new(e.to_string()))?.port();
     let token = uuid::Uuid::new_v4().simple().to_string();
     let uri = format!("ferrostack-disks://{address}:{port}/{token}");
     tokio::spawn(async move {
@@ -67,7 +67,7 @@ async fn receive(stream: TcpStream, token: &str, dir: &Path) -> DriverResult<boo
     let result = receive_files(&mut r, dir).await;
     let answer = match &result {
         Ok(()) => "OK\n".to_string(),
-        Err(e) => format!("ERR {}\n", e.0.replace('\n', " ")),
+        Err(e) => format!("ERR {}\n", e.message.replace('\n', " ")),
     };
     r.get_mut().write_all(answer.as_bytes()).await.map_err(net)?;
     r.get_mut().flush().await.map_err(net)?;
@@ -84,22 +84,22 @@ async fn receive_files(r: &mut BufReader<TcpStream>, dir: &Path) -> DriverResult
         if header == "END" {
             break;
         }
-        let (name, size) = header.split_once(' ').ok_or_else(|| DriverError(format!("bad header {header:?}")))?;
+        let (name, size) = header.split_once(' ').ok_or_else(|| DriverError::new(format!("bad header {header:?}")))?;
         if !FILES.contains(&name) || got.iter().any(|g| g == name) {
-            return Err(DriverError(format!("unexpected disk file {name:?}")));
+            return Err(DriverError::new(format!("unexpected disk file {name:?}")));
         }
-        let size: u64 = size.parse().map_err(|_| DriverError(format!("bad size in {header:?}")))?;
+        let size: u64 = size.parse().map_err(|_| DriverError::new(format!("bad size in {header:?}")))?;
         let part = dir.join(format!("{name}.part"));
         let mut f = tokio::fs::File::create(&part).await.map_err(|e| super::io("create", &part, e))?;
         let copied = tokio::io::copy(&mut (&mut *r).take(size), &mut f).await.map_err(net)?;
         if copied != size {
-            return Err(DriverError(format!("{name} ended after {copied} of {size} bytes")));
+            return Err(DriverError::new(format!("{name} ended after {copied} of {size} bytes")));
         }
         f.sync_all().await.map_err(|e| super::io("sync", &part, e))?;
         got.push(name.to_string());
     }
     if !got.iter().any(|g| g == "disk") {
-        return Err(DriverError("the transfer carried no root disk".into()));
+        return Err(DriverError::new("the transfer carried no root disk"));
     }
     for name in &got {
         let part = dir.join(format!("{name}.part"));
@@ -113,13 +113,13 @@ async fn read_line(r: &mut BufReader<TcpStream>, line: &mut String) -> DriverRes
     line.clear();
     let n = (&mut *r).take(256).read_line(line).await.map_err(net)?;
     if n == 0 || !line.ends_with('\n') {
-        return Err(DriverError("the disk transfer connection closed early".into()));
+        return Err(DriverError::new("the disk transfer connection closed early"));
     }
     Ok(())
 }
 
 fn net(e: std::io::Error) -> DriverError {
-    DriverError(format!("disk transfer: {e}"))
+    DriverError::new(format!("disk transfer: {e}"))
 }
 
 /// Sends `files` (name and path) to a destination's URI and waits for its
@@ -127,11 +127,11 @@ fn net(e: std::io::Error) -> DriverError {
 pub async fn send(uri: &str, files: &[(String, PathBuf)]) -> DriverResult<u64> {
     let rest = uri
         .strip_prefix("ferrostack-disks://")
-        .ok_or_else(|| DriverError(format!("{uri:?} is not a disk transfer URI")))?;
-    let (addr, token) = rest.split_once('/').ok_or_else(|| DriverError(format!("{uri:?} names no token")))?;
-    let mut s = TcpStream::connect(addr)
-        .await
-        .map_err(|e| DriverError(format!("cannot reach the destination host at {addr} for the disk transfer: {e}")))?;
+        .ok_or_else(|| DriverError::new(format!("{uri:?} is not a disk transfer URI")))?;
+    let (addr, token) = rest.split_once('/').ok_or_else(|| DriverError::new(format!("{uri:?} names no token")))?;
+    let mut s = TcpStream::connect(addr).await.map_err(|e| {
+        DriverError::new(format!("cannot reach the destination host at {addr} for the disk transfer: {e}"))
+    })?;
     s.write_all(format!("{HELLO} {token}\n").as_bytes()).await.map_err(net)?;
     let mut total = 0;
     for (name, path) in files {
@@ -140,7 +140,7 @@ pub async fn send(uri: &str, files: &[(String, PathBuf)]) -> DriverResult<u64> {
         s.write_all(format!("{name} {size}\n").as_bytes()).await.map_err(net)?;
         let sent = tokio::io::copy(&mut (&mut f).take(size), &mut s).await.map_err(net)?;
         if sent != size {
-            return Err(DriverError(format!("{} shrank while it was sent", path.display())));
+            return Err(DriverError::new(format!("{} shrank while it was sent", path.display())));
         }
         total += size;
     }
@@ -151,7 +151,7 @@ pub async fn send(uri: &str, files: &[(String, PathBuf)]) -> DriverResult<u64> {
     read_line(&mut r, &mut answer).await?;
     match answer.trim_end() {
         "OK" => Ok(total),
-        other => Err(DriverError(format!(
+        other => Err(DriverError::new(format!(
             "the destination refused the disks: {}",
             other.strip_prefix("ERR ").unwrap_or(other)
         ))),
