@@ -147,6 +147,8 @@ def _flows(c, check, binary, agents):
     bad = c.osj("server", "show", "unbootable")
     check(bad["status"] == "ERROR" and "not bootable" in json.dumps(bad.get("fault")),
           f"an unbootable image: ERROR with a fault a person can act on: {bad.get('status')} {bad.get('fault')}")
+    check(f"Build of instance {bad['id']} aborted" in bad["fault"]["message"],
+          f"an image no host can boot ends the build without a reschedule: {bad['fault']}")
     c.os("server", "delete", "--wait", "unbootable")
     check(agents.qemu_pids() == {}, "no QEMU left after failed spawns")
     yield "bad input: FlavorDiskTooSmall (400), an unbootable image ends in ERROR with its reason, nothing left running"
