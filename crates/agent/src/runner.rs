@@ -201,10 +201,7 @@ impl Agent {
         };
         match &c.action {
             Action::Spawn { spec } => done(d.spawn(spec).await),
-            Action::Destroy { uuid } => match d.destroy(uuid).await {
-                Ok(()) => CommandResult::default(),
-                Err(e) => CommandResult::failed(e),
-            },
+            Action::Destroy { uuid } => unit(d.destroy(uuid).await),
             Action::PowerOn { uuid } => done(d.power_on(uuid).await),
             Action::PowerOff { uuid } => done(d.power_off(uuid).await),
             Action::Reboot { uuid, hard } => done(d.reboot(uuid, *hard).await),
@@ -215,10 +212,7 @@ impl Agent {
             Action::Rescue { uuid, image_ref } => done(d.rescue(uuid, image_ref).await),
             Action::Unrescue { uuid } => done(d.unrescue(uuid).await),
             Action::Resize { spec } => done(d.resize(spec).await),
-            Action::TriggerCrashDump { uuid } => match d.trigger_crash_dump(uuid).await {
-                Ok(()) => CommandResult::default(),
-                Err(e) => CommandResult::failed(e),
-            },
+            Action::TriggerCrashDump { uuid } => unit(d.trigger_crash_dump(uuid).await),
             Action::ConsoleOutput { uuid } => match d.console_output(uuid).await {
                 Ok(out) => CommandResult { output: Some(out), ..Default::default() },
                 Err(e) => CommandResult::failed(e),

@@ -180,13 +180,10 @@ impl Controller {
         .map_err(|e| anyhow::anyhow!("cannot build the test image: {e}"))?;
         let data = std::fs::read(out.join(virt::test_image::DISK))
             .with_context(|| format!("cannot read {}", out.join(virt::test_image::DISK).display()))?;
-        let body = serde_json::json!({
-            "name": "tiny",
-            "disk_format": "qcow2",
-            "container_format": "bare",
-            "visibility": "public",
-        });
-        let serde_json::Value::Object(body) = body else { unreachable!() };
+        let body = serde_json::Map::from_iter(
+            [("name", "tiny"), ("disk_format", "qcow2"), ("container_format", "bare"), ("visibility", "public")]
+                .map(|(k, v)| (k.to_string(), serde_json::Value::from(v))),
+        );
         let api = |e: api_core::ApiError| anyhow::anyhow!("{}", e.message);
         let im = self.image.create(&ctx, body).await.map_err(api)?;
         let size = data.len() as u64;

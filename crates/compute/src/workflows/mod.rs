@@ -28,11 +28,23 @@ pub async fn on_host(
     key: String,
     action: agent::protocol::Action,
 ) -> Result<Option<i64>, StepError> {
-    let r = c.run_on_host(host, &key, &action).await.map_err(StepError::Retry)?;
-    if let Some(e) = r.error {
-        return Err(StepError::Fail(e));
-    }
+    let r = host_result(c, host, &key, &action).await?;
     Ok(r.instance.map(|x| u8::from(x.power_state) as i64))
+}
+
+/// As [`on_host`], answering the whole result (for an action whose
+/// `output` matters).
+pub async fn host_result(
+    c: &Compute,
+    host: &str,
+    key: &str,
+    action: &agent::protocol::Action,
+) -> Result<agent::protocol::CommandResult, StepError> {
+    let r = c.run_on_host(host, key, action).await.map_err(StepError::Retry)?;
+    match r.error {
+        Some(e) => Err(StepError::Fail(e)),
+        None => Ok(r),
+    }
 }
 
 /// Chooses a host for `i`, claims it in Placement and records the host,

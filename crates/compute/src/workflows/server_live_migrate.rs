@@ -17,7 +17,7 @@ use futures_util::future::BoxFuture;
 use workflow::{Run, Step, StepError, StepResult, Workflow};
 
 use super::server_resize::{claim_destination, context, drop_source_claim, unclaim};
-use super::{destroy_on_host, on_host, retry, spec};
+use super::{destroy_on_host, host_result, on_host, retry, spec};
 use crate::db as q;
 use crate::Compute;
 
@@ -50,13 +50,8 @@ fn prepare_destination(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResu
         }
         q::set_migration(&c.db, &m.uuid, "preparing", None).await.map_err(retry)?;
         let spec = spec(&i, &i.flavor, &node);
-        let r = c
-            .run_on_host(&dest, &format!("live-prepare-{}", m.uuid), &Action::PrepareLiveMigration { spec })
-            .await
-            .map_err(StepError::Retry)?;
-        if let Some(e) = r.error {
-            return Err(StepError::Fail(e));
-        }
+        let prepare = Action::PrepareLiveMigration { spec };
+        let r = host_result(&c, &dest, &format!("live-prepare-{}", m.uuid), &prepare).await?;
         run.set("uri", r.output.unwrap_or_default());
         Ok(())
     })

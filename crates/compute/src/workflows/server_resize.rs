@@ -23,7 +23,7 @@ use futures_util::future::BoxFuture;
 use placement::core::ConsumerAllocations;
 use workflow::{Run, Step, StepError, StepResult, Workflow};
 
-use super::{destroy_on_host, on_host, retry, spec, ActionParams};
+use super::{destroy_on_host, host_result, on_host, retry, spec, ActionParams};
 use crate::db as q;
 use crate::model::{Instance, Migration};
 use crate::scheduler::MoveClaim;
@@ -179,20 +179,12 @@ fn transfer_disks(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
             return Err(StepError::Fail("the migration has no source or destination".into()));
         };
         let receive = Action::PrepareDiskTransfer { uuid: i.uuid.clone() };
-        let r =
-            c.run_on_host(&dest, &format!("resize-receive-{}", m.uuid), &receive).await.map_err(StepError::Retry)?;
-        if let Some(e) = r.error {
-            return Err(StepError::Fail(e));
-        }
+        let r = host_result(&c, &dest, &format!("resize-receive-{}", m.uuid), &receive).await?;
         let uri = r.output.unwrap_or_default();
         if uri.is_empty() {
             return Ok(());
         }
-        let send = Action::SendDisks { uuid: i.uuid.clone(), uri };
-        let r = c.run_on_host(&source, &format!("resize-send-{}", m.uuid), &send).await.map_err(StepError::Retry)?;
-        if let Some(e) = r.error {
-            return Err(StepError::Fail(format!("the disks did not reach {dest}: {e}")));
-        }
+        on_host(&c, &source, format!("resize-send-{}", m.uuid), Action::SendDisks { uuid: i.uuid, uri }).await?;
         Ok(())
     })
 }

@@ -288,9 +288,7 @@ impl QemuDriver {
             // The overlay names the source's copy of the base; point it at ours.
             let (backing, path) = (base.path.to_string_lossy(), disk.to_string_lossy());
             self.qemu_img(&["rebase", "-u", "-f", "qcow2", "-F", &base.format, "-b", &backing, &path]).await?;
-            if root_bytes > self.virtual_size(&disk, "qcow2").await? {
-                self.qemu_img(&["resize", "-q", &path, &root_bytes.to_string()]).await?;
-            }
+            self.grow(&disk, root_bytes).await?;
         } else {
             let virtual_size = self.virtual_size(&base.path, &base.format).await?;
             if spec.root_gb > 0 && virtual_size > root_bytes {
@@ -330,6 +328,14 @@ impl QemuDriver {
             std::fs::remove_file(dir.join(transfer::COMPLETE)).map_err(|e| io("remove", &dir, e))?;
         }
         Ok(d)
+    }
+
+    /// Grows the qcow2 disk at `path` to `bytes` when it is smaller.
+    async fn grow(&self, path: &Path, bytes: u64) -> DriverResult<()> {
+        if bytes > self.virtual_size(path, "qcow2").await? {
+            self.qemu_img(&["resize", "-q", &path.to_string_lossy(), &bytes.to_string()]).await?;
+        }
+        Ok(())
     }
 
     async fn virtual_size(&self, path: &Path, format: &str) -> DriverResult<u64> {
@@ -607,7 +613,8 @@ impl QemuDriver {
             tracing::warn!(instance = %spec.uuid, error = %e, "spawn failed; its files are removed");
             return Err(e);
         }
-        tracing::info!(instance = %spec.uuid, elapsed_ms = started.elapsed().as_millis() as u64, accel = self.accel.name(), "guest started");
+        let what = if spec.stopped { "guest created, not started (the server is stopped)" } else { "guest started" };
+        tracing::info!(instance = %spec.uuid, elapsed_ms = started.elapsed().as_millis() as u64, accel = self.accel.name(), "{what}");
         self.info(&spec.uuid).await
     }
 
@@ -913,12 +920,7 @@ impl Driver for QemuDriver {
             let dir = self.dir(&spec.uuid);
             let was_running = pid_of(&dir, &spec.uuid).is_some();
             self.clean_shutdown(&spec.uuid).await?;
-            let disk = dir.join("disk");
-            let current = self.virtual_size(&disk, "qcow2").await?;
-            let wanted = spec.root_gb.max(0) as u64 * (1 << 30);
-            if wanted > current {
-                self.qemu_img(&["resize", "-q", &disk.to_string_lossy(), &wanted.to_string()]).await?;
-            }
+            self.grow(&dir.join("disk"), spec.root_gb.max(0) as u64 * (1 << 30)).await?;
             d.spec.vcpus = spec.vcpus;
             d.spec.memory_mb = spec.memory_mb;
             d.spec.root_gb = spec.root_gb;
