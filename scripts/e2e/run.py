@@ -32,7 +32,7 @@ class Failure(Exception):
 
 
 class Cloud:
-    def __init__(self, binary, venv, postgres, agent=True):
+    def __init__(self, binary, venv, postgres, agent=True, env=None):
         self.binary = binary
         self.venv = venv
         self.dir = tempfile.mkdtemp(prefix="ferrostack-e2e-")
@@ -46,6 +46,7 @@ class Cloud:
         if not agent:
             # The real-VM suite runs its agents as processes of their own.
             self.env["FERROSTACK_AGENT__ENABLED"] = "false"
+        self.env.update(env or {})
         self.pg_db = None
         self.postgres = postgres
         if postgres:
@@ -400,7 +401,8 @@ def main():
     if not a.only_vms:
         run(Cloud(binary, a.venv, a.postgres), (flows, sdk_flows, placement, placement_sdk, image, image_sdk, compute,
                                                 compute_sdk, restart_keeps_state))
-    run(Cloud(binary, a.venv, a.postgres, agent=False), (lambda c: vm_flows.flows(c, check, binary),))
+    run(Cloud(binary, a.venv, a.postgres, agent=False, env={"FERROSTACK_TEST_IMAGE": "true"}),
+        (lambda c: vm_flows.flows(c, check, binary),))
     print(f"all {n} end-to-end checks passed ({'PostgreSQL' if a.postgres else 'SQLite'})")
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Real VMs with the real `openstack` CLI: a controller without its own agent
 and two `ferrostack agent` processes with the QEMU driver on this machine
 (two hosts, hv1 and hv2), the test guest built by `ferrostack dev
-build-test-image` and uploaded with `openstack image create`.
+build-test-image` and uploaded with `openstack image create`. The
+controller runs `up --test-image` (FERROSTACK_TEST_IMAGE=true), so the
+public image `tiny` is there from the start.
 """
 import base64
 import json
@@ -107,7 +109,8 @@ def wait_for(check, what, fn, timeout=180, every=1.0):
 
 
 def _flows(c, check, binary, agents):
-    image_dir = os.path.join(c.dir, "test-image")
+    # Not <data dir>/test-image: that is where up built the image tiny.
+    image_dir = os.path.join(c.dir, "built-image")
     r = subprocess.run([binary, "dev", "build-test-image", "--output", image_dir], capture_output=True, text=True)
     check(r.returncode == 0, f"ferrostack dev build-test-image failed:\n{r.stdout}\n{r.stderr}")
     check(r.stdout.count("build-test-image: [") >= 10, f"a progress line per step:\n{r.stdout}")
@@ -124,9 +127,17 @@ def _flows(c, check, binary, agents):
     check(types <= {"QEMU", "KVM"} and len(types) == 1, f"the accelerator shows in hypervisor_type: {types}")
     yield "two agent processes (ferrostack agent --node-name --data-dir) register hv1 and hv2 as QEMU/KVM hypervisors"
 
-    img = c.osj("image", "create", "tiny", "--disk-format", "qcow2", "--container-format", "bare",
+    img = c.osj("image", "create", "uploaded", "--disk-format", "qcow2", "--container-format", "bare",
                 "--file", os.path.join(image_dir, "tiny.qcow2"))
     check(img["status"] == "active", f"image create: {img}")
+    tiny = c.osj("image", "show", "tiny")
+    check((tiny["status"], tiny["visibility"], tiny["disk_format"]) == ("active", "public", "qcow2"),
+          f"up --test-image registered the public image tiny: {tiny}")
+    saved = os.path.join(c.dir, "tiny-saved.qcow2")
+    c.os("image", "save", "--file", saved, "tiny")
+    with open(saved, "rb") as a, open(os.path.join(c.dir, "test-image", "tiny.qcow2"), "rb") as b:
+        check(a.read() == b.read(), "the image tiny holds the test guest up built")
+    yield "openstack image create (the test guest); up --test-image registered the public image tiny"
     c.os("flavor", "create", "vm.tiny", "--ram", "192", "--disk", "1", "--vcpus", "1")
     ud = os.path.join(c.dir, "user-data.txt")
     with open(ud, "w") as f:
@@ -153,7 +164,8 @@ def _flows(c, check, binary, agents):
     check(agents.qemu_pids() == {}, "no QEMU left after failed spawns")
     yield "bad input: FlavorDiskTooSmall (400), an unbootable image ends in ERROR with its reason, nothing left running"
 
-    vm1 = c.osj("server", "create", "--image", "tiny", "--flavor", "vm.tiny", "--nic", "none", "--config-drive",
+    # vm1 boots the image uploaded with the CLI, vm2 the one up registered.
+    vm1 = c.osj("server", "create", "--image", "uploaded", "--flavor", "vm.tiny", "--nic", "none", "--config-drive",
                 "true", "--user-data", ud, "--wait", "vm1")
     vm2 = c.osj("server", "create", "--image", "tiny", "--flavor", "vm.tiny", "--nic", "none", "--wait", "vm2")
     check(vm1["status"] == "ACTIVE" and vm2["status"] == "ACTIVE", "both servers ACTIVE")
