@@ -546,17 +546,20 @@ impl QemuDriver {
     async fn kill(&self, uuid: &str) -> DriverResult<()> {
         let dir = self.dir(uuid);
         let Some(pid) = pid_of(&dir, uuid) else { return Ok(()) };
+        let started_at = proc_start_time(pid);
         if let Ok(mut q) = self.qmp(uuid).await {
             let _ = q.execute("quit", None).await;
         }
         for (signal, wait) in [(0, 5), (libc::SIGTERM, 5), (libc::SIGKILL, 10)] {
-            if signal != 0 {
+            if signal != 0 && pid_of(&dir, uuid).is_some() {
                 // SAFETY: kill(2) on a pid whose cmdline names this instance.
                 unsafe { libc::kill(pid, signal) };
             }
             let until = Instant::now() + Duration::from_secs(wait);
             while Instant::now() < until {
-                if pid_of(&dir, uuid).is_none() {
+                // Not only out of pid_of's sight (an exiting process loses its
+                // cmdline first): gone, so its disk locks are released too.
+                if exited(pid, started_at) {
                     let _ = std::fs::remove_file(dir.join("qemu.pid"));
                     let _ = std::fs::remove_file(dir.join("qmp.sock"));
                     return Ok(());
@@ -705,6 +708,25 @@ fn pid_of(dir: &Path, uuid: &str) -> Option<i32> {
     let state = stat.rsplit_once(')').map(|(_, r)| r.trim_start().chars().next().unwrap_or('?'))?;
     let mine = String::from_utf8_lossy(&cmdline).contains(uuid);
     (mine && state != 'Z' && state != 'X').then_some(pid)
+}
+
+/// The start time of a process (field 22 of `/proc/<pid>/stat`), which
+/// tells it apart from a later process given the same pid.
+fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the process that had `pid` and started at `started_at` has
+/// ended: gone from /proc, a zombie, or its pid taken by another process.
+fn exited(pid: i32, started_at: Option<u64>) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return true };
+    let Some((_, rest)) = stat.rsplit_once(')') else { return true };
+    let mut fields = rest.split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return true;
+    }
+    fields.nth(18).and_then(|t| t.parse::<u64>().ok()) != started_at
 }
 
 /// How much of the console log `console_output` answers (Nova's libvirt
