@@ -113,10 +113,11 @@ fn cleanup_source(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
 fn finish(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let (p, i, m) = context(&c, run).await?;
+        // Completed before the task ends, as for an evacuation.
+        q::set_migration(&c.db, &m.uuid, "completed", None).await.map_err(retry)?;
         q::finish_task(&c.db, &i.uuid, p.task.as_deref(), &p.from_vm_state, run.get::<i64>("power_state"))
             .await
             .map_err(retry)?;
-        q::set_migration(&c.db, &m.uuid, "completed", None).await.map_err(retry)?;
         q::action_event(&c.db, &i.uuid, &p.request_id, "compute_live_migration", m.dest_compute.as_deref(), None)
             .await
             .map_err(retry)?;

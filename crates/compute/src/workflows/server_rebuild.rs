@@ -142,17 +142,22 @@ fn undo_destination(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult>
 fn finish_evacuate(c: Arc<Compute>, run: &mut Run) -> BoxFuture<'_, StepResult> {
     Box::pin(async move {
         let (p, mut i, m) = context(&c, run).await?;
+        // The instance names its new host before the migration is done (so
+        // that host's reports keep it), and the migration is done before the
+        // task ends (so a caller that sees the server settle sees it done).
         if i.task_state == p.task {
             i.host = m.dest_compute.clone();
             i.node = m.dest_node.clone();
             q::save_placement(&c.db, &i).await.map_err(retry)?;
+        }
+        drop_source_claim(c.clone(), run).await?;
+        q::set_migration(&c.db, &m.uuid, "done", None).await.map_err(retry)?;
+        if i.task_state == p.task {
             let vm = if ends_stopped(&p) { "stopped" } else { "active" };
             q::finish_task(&c.db, &i.uuid, p.task.as_deref(), vm, run.get::<i64>("power_state"))
                 .await
                 .map_err(retry)?;
         }
-        drop_source_claim(c.clone(), run).await?;
-        q::set_migration(&c.db, &m.uuid, "done", None).await.map_err(retry)?;
         q::action_event(&c.db, &i.uuid, &p.request_id, "compute_rebuild_instance", m.dest_compute.as_deref(), None)
             .await
             .map_err(retry)?;
